@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install livestate with its development extras into .venv, then lint, type-check and test it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v dot >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) || echo "graphviz (dot) not installed: SVG checks will be skipped"
+fi
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+export PATH="$PWD/.venv/bin:$PATH"
+ruff check .
+ruff format --check .
+mypy --strict livestate
+pytest --cov=livestate --cov-branch --cov-report=term:skip-covered "$@"

@@ -1,0 +1,380 @@
+"""The wire model and codec: fixtures, strictness, round trips, fuzzing, and the SDK cross-check."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from livestate import wire
+from livestate.errors import LiveStateError, ProtocolError
+from livestate.testing import strategies
+from livestate.wire.codec import to_camel, to_snake
+
+from conftest import load_jsonl
+from frames import camelize_keys, invalid_frame_data
+
+SERVER_VALID = load_jsonl("server_valid.jsonl")
+SERVER_INVALID = load_jsonl("server_invalid.jsonl")
+CLIENT_VALID = load_jsonl("client_valid.jsonl")
+
+
+def by_name(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {line["name"]: line for line in lines}
+
+
+# --- valid server frames ------------------------------------------------------------------------
+
+#: Fixtures whose re-encoding differs from the input on purpose, and why.
+NOT_CANONICAL = {
+    "forward_compat_unknown_nested_fields": "unknown fields are dropped",
+    "sessionResumptionUpdate_resumable_index_number_7": "int64 is emitted as a string",
+    "snake_case_session_resumption_update": "snake_case input, camelCase output",
+    "snake_case_server_content_turn_complete_usage": "snake_case input, camelCase output",
+    "snake_case_go_away": "snake_case input, camelCase output",
+}
+
+EXPECTED_KIND = {
+    "setupComplete": wire.SetupComplete,
+    "serverContent": wire.ServerContent,
+    "toolCall": wire.ToolCall,
+    "toolCallCancellation": wire.ToolCallCancellation,
+    "goAway": wire.GoAway,
+    "sessionResumptionUpdate": wire.SessionResumptionUpdate,
+    "voiceActivityDetectionSignal": wire.VoiceActivityDetectionSignal,
+    "voiceActivity": wire.VoiceActivity,
+    "error": wire.ServerError,
+}
+
+
+@pytest.mark.parametrize("line", SERVER_VALID, ids=lambda line: line["name"])
+@pytest.mark.parametrize("form", ["compact-text", "pretty-binary"])
+def test_valid_server_frame_decodes_and_round_trips(line: dict[str, Any], form: str) -> None:
+    frame = line["frame"]
+    data: str | bytes = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    if form == "pretty-binary":
+        data = (json.dumps(frame, indent=2, ensure_ascii=False) + "\n").encode()
+    message = wire.decode(data)
+    assert wire.decode(wire.encode(message)) == message
+    if line["name"] not in NOT_CANONICAL and not isinstance(message, wire.UnknownMessage):
+        assert json.loads(wire.encode(message)) == frame
+
+
+@pytest.mark.parametrize("line", SERVER_VALID, ids=lambda line: line["name"])
+def test_valid_server_frame_has_the_kind_of_its_key(line: dict[str, Any]) -> None:
+    message = wire.decode(json.dumps(line["frame"]))
+    key = next(k for k in line["frame"] if k not in ("usageMetadata", "usage_metadata"))
+    assert type(message) is EXPECTED_KIND.get(to_camel(key), wire.UnknownMessage)
+
+
+def test_forward_compat_unknown_key_keeps_raw_frame() -> None:
+    line = by_name(SERVER_VALID)["forward_compat_unknown_top_level_key_only"]
+    message = wire.decode(json.dumps(line["frame"]))
+    assert message == wire.UnknownMessage(keys=("liveFutureSignal",), raw=line["frame"])
+
+
+def test_snake_case_frames_equal_their_camel_case_form() -> None:
+    for line in SERVER_VALID:
+        if line["name"].startswith("snake_case"):
+            snake = wire.decode(json.dumps(line["frame"]))
+            camel = wire.decode(json.dumps(camelize_keys(line["frame"])))
+            assert snake == camel
+            assert wire.encode(snake) == wire.encode(camel)
+
+
+def test_usage_rides_along_with_the_message_kind() -> None:
+    frame = by_name(SERVER_VALID)["toolCall_with_usageMetadata"]["frame"]
+    message = wire.decode(json.dumps(frame))
+    assert isinstance(message, wire.ToolCall)
+    assert message.usage_metadata == wire.UsageMetadata(prompt_token_count=820, total_token_count=820)
+
+
+def test_usage_only_frame_is_a_usage_report() -> None:
+    message = wire.decode('{"usageMetadata": {"totalTokenCount": 9}}')
+    assert message == wire.UsageReport(usage_metadata=wire.UsageMetadata(total_token_count=9))
+    assert json.loads(wire.encode(message)) == {"usageMetadata": {"totalTokenCount": 9}}
+
+
+def test_response_tokens_under_either_backend_name() -> None:
+    names = by_name(SERVER_VALID)
+    gemini = wire.decode(json.dumps(names["serverContent_turnComplete_usage_gemini_text"]["frame"]))
+    vertex_frame = names["serverContent_turnComplete_usage_vertex_candidatesTokenCount"]["frame"]
+    vertex = wire.decode(json.dumps(vertex_frame))
+    assert gemini.usage_metadata is not None and vertex.usage_metadata is not None
+    assert gemini.usage_metadata.response_tokens == 38
+    assert vertex.usage_metadata.response_tokens == vertex_frame["usageMetadata"]["candidatesTokenCount"]
+
+
+@pytest.mark.parametrize(
+    ("text", "nanos"),
+    [("50s", 50 * 10**9), ("9.5s", 9_500_000_000), ("3.000000001s", 3_000_000_001), ("0s", 0)],
+)
+def test_duration_parses_to_exact_nanoseconds(text: str, nanos: int) -> None:
+    message = wire.decode(json.dumps({"goAway": {"timeLeft": text}}))
+    assert isinstance(message, wire.GoAway) and message.time_left is not None
+    assert message.time_left.nanos == nanos
+    assert message.time_left.text == text
+
+
+@given(st.integers(-(10**20), 10**20))
+def test_duration_text_round_trips_nanoseconds(nanos: int) -> None:
+    duration = wire.Duration.from_nanos(nanos)
+    assert wire.Duration.parse(duration.text) == duration
+    assert wire.Duration.parse(duration.text).nanos == nanos
+
+
+def test_index_accepted_as_string_or_number() -> None:
+    names = by_name(SERVER_VALID)
+    as_string = wire.decode(json.dumps(names["sessionResumptionUpdate_resumable_index_string_7"]["frame"]))
+    as_number = wire.decode(json.dumps(names["sessionResumptionUpdate_resumable_index_number_7"]["frame"]))
+    assert as_string == as_number
+    assert isinstance(as_string, wire.SessionResumptionUpdate)
+    assert as_string.last_consumed_client_message_index == 7
+
+
+def test_audio_stays_base64_text_with_a_lazy_bytes_accessor() -> None:
+    frame = by_name(SERVER_VALID)["serverContent_modelTurn_audio_gemini_no_role"]["frame"]
+    message = wire.decode(json.dumps(frame))
+    assert isinstance(message, wire.ServerContent)
+    assert message.model_turn is not None and message.model_turn.parts is not None
+    blob = message.model_turn.parts[0].inline_data
+    assert blob is not None
+    expected = frame["serverContent"]["modelTurn"]["parts"][0]["inlineData"]["data"]
+    assert blob.data == expected
+    assert blob.payload() == base64.b64decode(expected)
+    assert expected not in repr(blob)
+
+
+def test_handles_never_appear_in_a_repr() -> None:
+    handle = "0a1f0c2e-bcc0-4711-97b2-ebdb1fc5d2bb"
+    update = wire.decode(json.dumps({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}))
+    setup = wire.Setup(model="m", session_resumption=wire.SessionResumptionConfig(handle=handle))
+    for obj in (update, setup):
+        assert handle not in repr(obj)
+        assert handle not in str(obj)
+
+
+# --- invalid server frames ----------------------------------------------------------------------
+
+#: The wire path each hostile frame's error must name (frames without a field say "frame:").
+ERROR_PATH = {
+    "setupComplete_not_object": "setupComplete:",
+    "serverContent_is_array": "serverContent:",
+    "turnComplete_string": "serverContent.turnComplete:",
+    "resumable_maybe": "sessionResumptionUpdate.resumable:",
+    "index_not_numeric_string": "sessionResumptionUpdate.lastConsumedClientMessageIndex:",
+    "index_negative_number": "sessionResumptionUpdate.lastConsumedClientMessageIndex:",
+    "index_negative_string": "sessionResumptionUpdate.lastConsumedClientMessageIndex:",
+    "index_fractional": "sessionResumptionUpdate.lastConsumedClientMessageIndex:",
+    "index_beyond_int64_string": "sessionResumptionUpdate.lastConsumedClientMessageIndex:",
+    "index_beyond_int64_number": "sessionResumptionUpdate.lastConsumedClientMessageIndex:",
+    "newHandle_number": "sessionResumptionUpdate.newHandle:",
+    "timeLeft_words": "goAway.timeLeft:",
+    "timeLeft_negative": "goAway.timeLeft:",
+    "timeLeft_number": "goAway.timeLeft:",
+    "timeLeft_no_suffix": "goAway.timeLeft:",
+    "timeLeft_ms_unit": "goAway.timeLeft:",
+    "timeLeft_out_of_range": "goAway.timeLeft:",
+    "functionCalls_not_list": "toolCall.functionCalls:",
+    "functionCalls_item_not_object": "toolCall.functionCalls[0]:",
+    "functionCall_args_not_object": "toolCall.functionCalls[0].args:",
+    "cancellation_ids_contains_number": "toolCallCancellation.ids[1]:",
+    "cancellation_ids_not_list": "toolCallCancellation.ids:",
+    "inlineData_data_number": "serverContent.modelTurn.parts[0].inlineData.data:",
+    "usage_count_not_integer": "usageMetadata.totalTokenCount:",
+    "deeply_nested_junk_parts": "serverContent.modelTurn.parts[0]:",
+}
+
+
+@pytest.mark.parametrize("line", SERVER_INVALID, ids=lambda line: line["name"])
+def test_invalid_server_frame_raises_protocol_error_naming_the_field(line: dict[str, Any]) -> None:
+    with pytest.raises(ProtocolError) as info:
+        wire.decode(invalid_frame_data(line))
+    assert str(info.value).startswith(ERROR_PATH.get(line["name"], "frame:")), str(info.value)
+
+
+def test_int64_error_message_matches_the_design() -> None:
+    frame = {"sessionResumptionUpdate": {"lastConsumedClientMessageIndex": "abc"}}
+    with pytest.raises(
+        ProtocolError,
+        match=r"^sessionResumptionUpdate\.lastConsumedClientMessageIndex: "
+        r"expected a non-negative int64, got 'abc'$",
+    ):
+        wire.decode(json.dumps(frame))
+
+
+def test_two_megabyte_frame_rejected_by_the_cap_and_decoded_above_it() -> None:
+    line = by_name(SERVER_INVALID)["generate_huge_string_2mb"]
+    data = invalid_frame_data(line)
+    with pytest.raises(ProtocolError, match="exceeds the 1048576-byte limit"):
+        wire.decode(data)
+    message = wire.decode(data, max_size=4 << 20)
+    assert isinstance(message, wire.ServerContent)
+    assert message.model_turn is not None and message.model_turn.parts is not None
+    assert message.model_turn.parts[0].text == "A" * 2_000_000
+
+
+def test_strict_booleans_reject_the_python_fixture_string_form() -> None:
+    with pytest.raises(ProtocolError, match="resumable: expected a boolean, got 'true'"):
+        wire.decode('{"sessionResumptionUpdate": {"newHandle": "h", "resumable": "true"}}')
+
+
+def test_the_same_field_under_both_spellings_is_rejected_at_any_depth() -> None:
+    with pytest.raises(ProtocolError, match="serverContent: field 'turnComplete' given twice"):
+        wire.decode('{"serverContent": {"turnComplete": true, "turn_complete": false}}')
+
+
+# --- client frames ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", CLIENT_VALID, ids=lambda line: line["name"])
+def test_client_frame_round_trips(line: dict[str, Any]) -> None:
+    message = wire.decode_client(json.dumps(line["frame"]))
+    assert wire.decode_client(wire.encode(message)) == message
+    expected = line["frame"]
+    if line["name"].startswith("realtimeInput_snake_case"):
+        expected = camelize_keys(expected)
+    assert json.loads(wire.encode(message)) == expected
+
+
+def test_setup_types_the_lifecycle_fields_and_passes_the_rest_through() -> None:
+    line = by_name(CLIENT_VALID)["setup_full_gemini_audio_agent"]
+    setup = wire.decode_client(json.dumps(line["frame"]))
+    assert isinstance(setup, wire.Setup)
+    raw = line["frame"]["setup"]
+    assert setup.extra["generationConfig"] == raw["generationConfig"]
+    assert set(setup.extra) == {k for k in raw if to_snake(k) not in attrs.fields_dict(wire.Setup)}
+
+
+def test_setup_with_handle_and_transparent() -> None:
+    line = by_name(CLIENT_VALID)["setup_sessionResumption_handle_transparent_vertex"]
+    setup = wire.decode_client(json.dumps(line["frame"]))
+    assert isinstance(setup, wire.Setup) and setup.session_resumption is not None
+    assert setup.session_resumption.handle == "vtx-h-7b1d2c"
+    assert setup.session_resumption.transparent is True
+
+
+def test_empty_session_resumption_is_sent_as_an_empty_object() -> None:
+    setup = wire.Setup(model="models/x", session_resumption=wire.SessionResumptionConfig())
+    assert json.loads(wire.encode(setup)) == {"setup": {"model": "models/x", "sessionResumption": {}}}
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+
+@given(strategies.server_messages())
+def test_every_server_message_round_trips(message: wire.ServerMessage) -> None:
+    assert wire.decode(wire.encode(message)) == message
+
+
+@given(strategies.client_messages())
+def test_every_client_message_round_trips(message: wire.ClientMessage) -> None:
+    assert wire.decode_client(wire.encode(message)) == message
+
+
+def _replace_somewhere(value: Any, replacement: Any, path: list[int]) -> Any:
+    """Replace one nested value of a JSON document, chosen by ``path``."""
+    if not path or not isinstance(value, dict | list) or not value:
+        return replacement
+    if isinstance(value, dict):
+        keys = list(value)
+        key = keys[path[0] % len(keys)]
+        return {**value, key: _replace_somewhere(value[key], replacement, path[1:])}
+    index = path[0] % len(value)
+    return [*value[:index], _replace_somewhere(value[index], replacement, path[1:]), *value[index + 1 :]]
+
+
+@given(
+    st.sampled_from([line["frame"] for line in SERVER_VALID]),
+    strategies.json_values,
+    st.lists(st.integers(0, 50), max_size=6),
+)
+def test_mutated_frames_decode_or_raise_protocol_error(frame: Any, junk: Any, path: list[int]) -> None:
+    mutated = _replace_somewhere(frame, junk, path)
+    try:
+        message = wire.decode(json.dumps(mutated))
+    except ProtocolError:
+        return
+    assert wire.decode(wire.encode(message)) == message
+
+
+@given(st.binary(max_size=200) | st.text(max_size=200) | strategies.json_values.map(json.dumps))
+def test_garbage_raises_only_protocol_error(data: bytes | str) -> None:
+    try:
+        wire.decode(data)
+    except ProtocolError:
+        pass
+    except LiveStateError as exc:  # pragma: no cover - would be a bug
+        pytest.fail(f"wrong error type {type(exc)}")
+
+
+# --- cross-check against google-genai's own parser ----------------------------------------------
+
+
+def _same(ours: Any, theirs: Any, path: str) -> list[str]:
+    """Differences between a livestate value and the SDK's value for the same field."""
+    if ours is None or theirs is None:
+        return [] if ours is None and theirs is None else [f"{path}: {ours!r} != {theirs!r}"]
+    if isinstance(ours, wire.Duration):
+        return [] if ours.text == theirs else [f"{path}: {ours.text} != {theirs}"]
+    if attrs.has(type(ours)):
+        problems = []
+        for field in attrs.fields(type(ours)):
+            sdk_name = {"type": "voice_activity_type"}.get(field.name, field.name)
+            if field.name in ("candidates_token_count", "candidates_tokens_details"):
+                sdk_name = field.name.replace("candidates", "response")
+                if getattr(ours, field.name) is None:
+                    continue
+            elif field.name.startswith("response_token") and ours.candidates_token_count is not None:
+                continue
+            theirs_value = getattr(theirs, sdk_name, None)
+            problems += _same(getattr(ours, field.name), theirs_value, f"{path}.{field.name}")
+        return problems
+    if isinstance(ours, tuple):
+        if len(ours) != len(theirs):
+            return [f"{path}: {len(ours)} items != {len(theirs)}"]
+        return [
+            p for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) for p in _same(a, b, f"{path}[{i}]")
+        ]
+    if isinstance(theirs, bytes):
+        return [] if base64.b64decode(ours) == theirs else [f"{path}: payload differs"]
+    if isinstance(theirs, enum.Enum):
+        theirs = theirs.value
+    if isinstance(ours, dict) and not isinstance(theirs, dict):
+        theirs = theirs.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return [] if ours == theirs else [f"{path}: {ours!r} != {theirs!r}"]
+
+
+SDK_COMPARABLE = [
+    line
+    for line in SERVER_VALID
+    if not line["name"].startswith(("snake_case", "error_in_band", "forward_compat_unknown_top"))
+]
+
+
+@pytest.mark.parametrize("line", SDK_COMPARABLE, ids=lambda line: line["name"])
+def test_livestate_and_google_genai_agree_on_every_field(line: dict[str, Any]) -> None:
+    sdk_reference = pytest.importorskip("sdk_reference")
+    vertex = "vertex" in line["name"]
+    theirs = sdk_reference.sdk_parse(line["frame"], vertex=vertex)
+    ours = wire.decode(json.dumps(line["frame"]))
+    kind = next(k for k in line["frame"] if k != "usageMetadata")
+    theirs_kind = getattr(theirs, to_snake(kind))
+    assert theirs_kind is not None
+    problems = _same(attrs.evolve(ours, usage_metadata=None), theirs_kind, kind)
+    problems += _same(ours.usage_metadata, theirs.usage_metadata, "usageMetadata")
+    assert problems == []
+
+
+def test_the_cross_check_notices_a_disagreement() -> None:
+    sdk_reference = pytest.importorskip("sdk_reference")
+    frame = {"goAway": {"timeLeft": "9.5s"}}
+    theirs = sdk_reference.sdk_parse(frame, vertex=False).go_away
+    assert _same(wire.GoAway(time_left=wire.Duration.parse("9.5s")), theirs, "goAway") == []
+    assert _same(wire.GoAway(time_left=wire.Duration.parse("9.6s")), theirs, "goAway") != []
