@@ -51,7 +51,14 @@ def audio_frame(i: int) -> str:
     frame = {
         "serverContent": {
             "modelTurn": {
-                "parts": [{"inlineData": {"mimeType": "audio/pcm;rate=24000", "data": base64.b64encode(pcm).decode()}}]
+                "parts": [
+                    {
+                        "inlineData": {
+                            "mimeType": "audio/pcm;rate=24000",
+                            "data": base64.b64encode(pcm).decode(),
+                        }
+                    }
+                ]
             }
         }
     }
@@ -131,7 +138,13 @@ def main() -> None:
         print(f"\nmix '{name}': {len(mix)} messages per round")
         print(f"  {'parser':36} {'µs/msg':>8} {'livestate is':>14}")
         for parser_name, micros in results.items():
-            ratio = "" if parser_name == "livestate.decode" else f"{micros / ours:6.2f}x faster" if micros > ours else f"{ours / micros:6.2f}x slower"
+            ratio = (
+                ""
+                if parser_name == "livestate.decode"
+                else f"{micros / ours:6.2f}x faster"
+                if micros > ours
+                else f"{ours / micros:6.2f}x slower"
+            )
             print(f"  {parser_name:36} {micros:8.2f} {ratio:>14}")
 
 
