@@ -127,7 +127,7 @@ def _structure_str(value: Any, _: Any) -> str:
 def _structure_optional_str(value: Any, _: Any) -> str | None:
     # The most common field type, inlined: one call instead of two.
     if value is None or type(value) is str:
-        return value  # type: ignore[no-any-return]
+        return value
     raise WireValueError(f"expected a string, got {_describe(value)}")
 
 
