@@ -4,9 +4,29 @@ A pure, I/O-free, event-sourced state machine: parsed server messages and transp
 commands come out for a transport to carry out.
 """
 
-from livestate import wire
+from livestate import commands, events, wire
+from livestate.buffer import ReplayBuffer
 from livestate.errors import LiveStateError, ProtocolError, UsageError
+from livestate.machine import SessionState
+from livestate.policy import Backend, CloseAction, CloseRule, SessionConfig
+from livestate.session import Session, SessionSnapshot
 
 __version__ = "0.1.0"
 
-__all__ = ["LiveStateError", "ProtocolError", "UsageError", "__version__", "wire"]
+__all__ = [
+    "Backend",
+    "CloseAction",
+    "CloseRule",
+    "LiveStateError",
+    "ProtocolError",
+    "ReplayBuffer",
+    "Session",
+    "SessionConfig",
+    "SessionSnapshot",
+    "SessionState",
+    "UsageError",
+    "__version__",
+    "commands",
+    "events",
+    "wire",
+]

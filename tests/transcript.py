@@ -1,0 +1,98 @@
+"""Drive a Session through a scripted transcript of ../shared/fixtures/sessions and record what it does.
+
+Server lines become ``MessageReceived``, server and network closes ``ConnectionClosed``, and the client's own
+new messages (not setups, not replays) ``SendRequested``. Timers the session armed fire when the script's
+clock passes their deadline. What the session puts on the wire, per connection, is rebuilt from its commands
+with a real ``ReplayBuffer``, so it can be compared with the script's client lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import attrs
+
+from livestate import Session, commands, events, wire
+from livestate.buffer import ReplayBuffer
+
+from conftest import load_jsonl
+
+
+@attrs.define
+class Run:
+    session: Session
+    #: Per connection number: the client messages the session put on the wire, setup first.
+    sent: dict[int, list[wire.ClientMessage]] = attrs.field(factory=lambda: defaultdict(list))
+    #: Every command, with the time of the event that produced it.
+    log: list[tuple[float, commands.Command]] = attrs.field(factory=list)
+    events: list[events.Event] = attrs.field(factory=list)
+    buffer: ReplayBuffer = attrs.field(factory=ReplayBuffer)
+    closed_by_client: list[int] = attrs.field(factory=list)
+
+    def feed(self, event: events.Event) -> tuple[commands.Command, ...]:
+        self.events.append(event)
+        out = self.session.handle(event)
+        for command in out:
+            self.log.append((event.at, command))
+            self._carry_out(command)
+        return out
+
+    def _carry_out(self, command: commands.Command) -> None:
+        connection = self.session.connection
+        if isinstance(command, commands.OpenConnection | commands.ReconnectWithHandle):
+            self.sent[command.connection].append(command.setup)
+        elif isinstance(command, commands.SendMessage):
+            self.sent[connection].append(command.message)
+        elif isinstance(command, commands.CloseConnection):
+            self.closed_by_client.append(connection)
+        for _, message in self.buffer.apply(command):
+            self.sent[connection].append(message)
+
+    def fire_due_timers(self, now: float) -> None:
+        while (deadline := self.session.next_deadline()) is not None and deadline <= now:
+            timer = next(t for t, d in self.session.timers.items() if d == deadline)
+            self.feed(events.TimerFired(at=deadline, timer=timer))
+
+    def notices(self, kind: type) -> list[Any]:
+        return [c for _, c in self.log if isinstance(c, kind)]
+
+
+def script(name: str) -> list[dict[str, Any]]:
+    return load_jsonl(f"sessions/{name}.jsonl")
+
+
+def expected_wire(name: str) -> dict[int, list[wire.ClientMessage]]:
+    """The client lines of a script, per connection, decoded."""
+    out: dict[int, list[wire.ClientMessage]] = defaultdict(list)
+    for line in script(name):
+        if line["dir"] == "client":
+            out[line["conn"]].append(wire.decode_client(json.dumps(line["frame"])))
+    return out
+
+
+def run(name: str, session: Session, *, until: float | None = None) -> Run:
+    """Play the script against ``session`` (already restored or fresh); ``Connect`` at the first line."""
+    result = Run(session)
+    lines = script(name)
+    if session.state.name == "IDLE":
+        result.feed(events.Connect(at=lines[0]["at"]))
+    for line in lines:
+        at = line["at"]
+        if until is not None and at > until:
+            break
+        result.fire_due_timers(at)
+        if line["dir"] == "server":
+            message = wire.decode(json.dumps(line["frame"]))
+            result.feed(events.MessageReceived(at=at, message=message, connection=line["conn"]))
+        elif line["dir"] == "close" and line["by"] != "client":
+            result.feed(
+                events.ConnectionClosed(
+                    at=at, code=line["code"], reason=line["reason"], connection=line["conn"]
+                )
+            )
+        elif line["dir"] == "client" and "replay_of" not in line and "setup" not in line["frame"]:
+            message = wire.decode_client(json.dumps(line["frame"]))
+            result.feed(events.SendRequested(at=at, message=message))
+    return result
