@@ -11,7 +11,6 @@ Validation happens before any change: a call that raises leaves the session exac
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -171,7 +170,8 @@ class Session:
         self.seen_index = 0
         self.sent_index = 0
         self.first_unconsumed_index = 0
-        self.unconsumed: deque[Unconsumed] = deque()
+        # A list, not a deque: an empty deque costs 600 bytes per idle session; trims are rare and short.
+        self.unconsumed: list[Unconsumed] = []
         self.buffered_bytes = 0
         self.pending_calls: list[PendingCall] = []
         self.timers: dict[Timer, float] = {}
@@ -263,7 +263,7 @@ class Session:
             if field.name not in ("config", "handle", "unconsumed", "pending_calls", "timers"):
                 setattr(session, field.name, getattr(snapshot, field.name))
         session._handle = snapshot.handle
-        session.unconsumed = deque(snapshot.unconsumed)
+        session.unconsumed = list(snapshot.unconsumed)
         session.pending_calls = list(snapshot.pending_calls)
         session.timers = dict(snapshot.timers)
         return session
@@ -514,7 +514,7 @@ class Session:
         if replayed:
             self.first_unconsumed_index = self.sent_index + 1
             self.sent_index += replayed
-            self.unconsumed = deque(attrs.evolve(u, sent_at=at) for u in self.unconsumed)
+            self.unconsumed = [attrs.evolve(u, sent_at=at) for u in self.unconsumed]
             self._emit(ReplayBuffered(first_seq=self.unconsumed[0].seq, last_seq=self.unconsumed[-1].seq))
         if was_reconnect:
             self._emit(Resumed(state_restored=restored, replayed=replayed))
@@ -649,7 +649,7 @@ class Session:
             self._emit(ToolCallsOrphaned(ids=tuple(ids)))
         if dropped:
             gone = {u.seq for u in dropped}
-            self.unconsumed = deque(u for u in self.unconsumed if u.seq not in gone)
+            self.unconsumed = [u for u in self.unconsumed if u.seq not in gone]
             self.buffered_bytes -= sum(u.size for u in dropped)
             self._emit(DropBuffered(seqs=tuple(sorted(gone))))
             self._emit(
@@ -659,26 +659,29 @@ class Session:
             )
 
     def _trim(self, consumed: Callable[[int, Unconsumed], bool]) -> None:
-        last = None
         unconsumed = self.unconsumed
-        while unconsumed and consumed(self.first_unconsumed_index, unconsumed[0]):
-            entry = unconsumed.popleft()
-            self.buffered_bytes -= entry.size
-            self.first_unconsumed_index += 1
-            last = entry.seq
-        if last is not None:
+        count = 0
+        while count < len(unconsumed) and consumed(self.first_unconsumed_index + count, unconsumed[count]):
+            self.buffered_bytes -= unconsumed[count].size
+            count += 1
+        if count:
+            last = unconsumed[count - 1].seq
+            del unconsumed[:count]
+            self.first_unconsumed_index += count
             self._emit(TrimToIndex(seq=last))
 
     def _enforce_buffer_limits(self) -> None:
         limit_messages, limit_bytes = self.config.max_buffer_messages, self.config.max_buffer_bytes
-        dropped = []
-        while self.unconsumed and (
-            len(self.unconsumed) > limit_messages or self.buffered_bytes > limit_bytes
+        unconsumed = self.unconsumed
+        count = 0
+        while count < len(unconsumed) and (
+            len(unconsumed) - count > limit_messages or self.buffered_bytes > limit_bytes
         ):
-            entry = self.unconsumed.popleft()
-            self.buffered_bytes -= entry.size
-            self.first_unconsumed_index += 1
-            dropped.append(entry.seq)
+            self.buffered_bytes -= unconsumed[count].size
+            count += 1
+        dropped = [u.seq for u in unconsumed[:count]]
+        del unconsumed[:count]
+        self.first_unconsumed_index += count
         if dropped:
             self._emit(DropBuffered(seqs=tuple(dropped)))
             self._emit(
@@ -689,7 +692,7 @@ class Session:
         if self.unconsumed:
             self._emit(DropBuffered(seqs=tuple(u.seq for u in self.unconsumed)))
             self._emit(MessagesDropped(count=len(self.unconsumed), reason=reason))
-            self.unconsumed = deque()
+            self.unconsumed = []
             self.buffered_bytes = 0
 
     def _wind_down(self, reason: str) -> None:
