@@ -5,14 +5,33 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
     print(
         "livestate demo: the embedded fake server and the websockets driver are not built yet.\n"
-        "What exists today is the wire model and codec (livestate.wire): run the tests with the\n"
-        "README's second command to see them exercised against every fixture."
+        "What exists today: the wire codec (livestate.wire), the session core (livestate.Session) and the\n"
+        "diagrams (livestate diagrams). Run the tests with the README's second command to see them work."
     )
+    return 0
+
+
+def _diagrams(args: argparse.Namespace) -> int:
+    from livestate import diagrams
+
+    directory, readme = Path(args.dir), Path(args.readme) if args.readme else None
+    if args.check:
+        problems = diagrams.check(directory, readme)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print("run `livestate diagrams` to regenerate", file=sys.stderr)
+            return 1
+        print(f"{directory} and {readme or 'no README'} match the machine's table")
+        return 0
+    for path in diagrams.write(directory, readme):
+        print(f"wrote {path}")
     return 0
 
 
@@ -22,6 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run a session against the embedded fake server")
     demo.set_defaults(run=_demo)
+    diagrams = commands.add_parser(
+        "diagrams", help="regenerate diagrams/ (and README sections) from the table"
+    )
+    diagrams.add_argument(
+        "--check", action="store_true", help="exit 1 and say what differs instead of writing"
+    )
+    diagrams.add_argument("--dir", default="diagrams", help="where the diagrams live (default: diagrams)")
+    diagrams.add_argument(
+        "--readme", default="README.md", help="README with generated sections ('' for none)"
+    )
+    diagrams.set_defaults(run=_diagrams)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -1,0 +1,237 @@
+"""Render :mod:`livestate.machine`'s one table as diagrams (mermaid, DOT, SVG) and as the README's state table.
+
+Everything is built from ``machine.TABLE`` through transitions' own diagram machine (``GraphMachine``), so the
+pictures cannot disagree with the runtime. Output is deterministic: regenerating gives no diff, and
+``check()`` says what differs when the committed files no longer match the table.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Literal
+
+from transitions.extensions.diagrams import GraphMachine
+from transitions.extensions.diagrams_graphviz import Graph
+
+from livestate.machine import LIVE, STATE_DOCS, TABLE, TERMINAL, SessionState, transitions_config
+
+__all__ = ["check", "mermaid", "readme_sections", "render_dot", "write"]
+
+TITLE = "livestate session lifecycle"
+
+#: Edge styles by trigger: the happy path bold, failures red, the application's close quiet.
+_HAPPY = {"connect", "setup_complete", "handle_update", "go_away", "drain"}
+_EDGE_STYLE: dict[str, dict[str, str]] = {
+    "happy": {"color": "#1a7f37", "penwidth": "2.2", "fontcolor": "#1a7f37", "weight": "4"},
+    "failure": {"color": "#cf222e", "fontcolor": "#cf222e", "style": "dashed", "constraint": "false"},
+    "close": {
+        "color": "#8c959f",
+        "fontcolor": "#8c959f",
+        "style": "dashed",
+        "fontsize": "9",
+        "constraint": "false",
+    },
+    "other": {"color": "#24292f"},
+}
+_NODE_STYLE: dict[str, dict[str, str]] = {
+    "live": {"style": "rounded,filled", "fillcolor": "#dafbe1"},
+    "between": {"style": "rounded,filled", "fillcolor": "#fff8c5"},
+    "terminal": {"style": "rounded,filled,bold", "fillcolor": "#d0d7de", "peripheries": "2"},
+    "start": {"style": "rounded,filled", "fillcolor": "#ffffff"},
+}
+
+
+def _node_kind(name: str) -> str:
+    state = SessionState[name]
+    if state in TERMINAL:
+        return "terminal"
+    if state in LIVE:
+        return "live"
+    return "start" if state is SessionState.IDLE else "between"
+
+
+def _edge_kind(trigger: str, dest: str) -> str:
+    if trigger == "close":
+        return "close"
+    if dest == SessionState.FAILED.name:
+        return "failure"
+    return "happy" if trigger in _HAPPY else "other"
+
+
+class _StyledGraph(Graph):
+    """transitions' graphviz renderer, with livestate's styles and ranks; edges grouped as transitions does."""
+
+    def _add_nodes(self, states: list[dict[str, Any]], container: Any) -> None:
+        for state in states:
+            container.node(state["name"], label=state["name"], **_NODE_STYLE[_node_kind(state["name"])])
+        with container.subgraph(name="live") as live:
+            live.attr(rank="same")
+            for name in (SessionState.RESUMABLE.name, SessionState.GENERATING.name):
+                live.node(name)
+        with container.subgraph(name="terminal") as terminal:
+            terminal.attr(rank="sink")
+            for name in sorted(s.name for s in TERMINAL):
+                terminal.node(name)
+
+    def _add_edges(self, transitions: list[dict[str, Any]], container: Any) -> None:
+        labels: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for transition in transitions:
+            dest = transition.get("dest", transition["source"])
+            kind = _edge_kind(transition["trigger"], dest)
+            labels[(transition["source"], dest, kind)].append(self._transition_label(transition))
+        for (source, dest, kind), texts in labels.items():
+            container.edge(source, dest, label=" | ".join(texts), **_EDGE_STYLE[kind])
+
+
+class _SessionGraphMachine(GraphMachine):
+    def _init_graphviz_engine(self, graph_engine: str) -> Any:
+        if graph_engine == "graphviz":
+            return _StyledGraph
+        return super()._init_graphviz_engine(graph_engine)
+
+
+def _graph_machine(engine: Literal["graphviz", "mermaid"]) -> Any:
+    machine = _SessionGraphMachine(
+        states=SessionState,
+        transitions=transitions_config(),
+        initial=SessionState.IDLE,
+        auto_transitions=False,
+        graph_engine=engine,
+        show_conditions=True,
+        title=TITLE,
+    )
+    machine.machine_attributes.update(rankdir="TB", nodesep="0.5", ranksep="0.7", fontname="Helvetica")
+    styles: dict[str, Any] = machine.style_attributes
+    styles["node"]["default"].update(shape="box", fontname="Helvetica")
+    styles["edge"]["default"].update(fontname="Helvetica", fontsize="10")
+    return machine
+
+
+def mermaid() -> str:
+    """The lifecycle as a mermaid ``stateDiagram-v2``, with terminal states styled apart."""
+    source: str = _graph_machine("mermaid").get_graph().source
+    # transitions marks the initial state "active" (red): a static picture has no current state.
+    source = source.replace(
+        f"Class {SessionState.IDLE.name} s_active", f"Class {SessionState.IDLE.name} s_default"
+    )
+    terminal = "\n".join(f"  Class {s.name} s_terminal" for s in sorted(TERMINAL, key=lambda s: s.value))
+    source = source.replace(
+        "  classDef s_default",
+        "  classDef s_terminal fill:#d0d7de,color:black,stroke-width:3px\n  classDef s_default",
+        1,
+    )
+    return source.rstrip("\n") + "\n" + terminal + "\n"
+
+
+def render_dot() -> str:
+    """The lifecycle as Graphviz DOT."""
+    return str(_graph_machine("graphviz").get_graph().source)
+
+
+def _svg(dot_source: str) -> bytes | None:
+    if shutil.which("dot") is None:
+        return None
+    import graphviz  # type: ignore[import-untyped]
+
+    return bytes(graphviz.Source(dot_source).pipe(format="svg"))
+
+
+RECONNECT_SEQUENCE = """sequenceDiagram
+    participant App
+    participant Session as livestate Session
+    participant Old as connection 1
+    participant New as connection 2
+    Old->>Session: goAway(timeLeft 50s)
+    Session->>App: StateChanged(GOING_AWAY), StartTimer(GO_AWAY, at+50-margin)
+    Note over Session,Old: drain: keep reading, keep sending (buffered)
+    Old->>Session: serverContent(turnComplete)
+    Old->>Session: sessionResumptionUpdate(resumable, newHandle H)
+    Session->>Old: CloseConnection(1000) - break before make
+    Session->>New: ReconnectWithHandle(H): setup{sessionResumption{handle H}}
+    New->>Session: setupComplete
+    Session->>New: ReplayBuffered(first_seq..last_seq) before anything new
+    Session->>App: Resumed(state_restored=true, replayed=n)
+    App->>Session: send(...)
+    Session->>New: SendMessage
+    New->>Session: sessionResumptionUpdate(index k)
+    Session->>App: TrimToIndex(seq of index k)
+"""
+
+
+def readme_sections() -> dict[str, str]:
+    """The generated README sections, by marker name: the mermaid diagram and the state table."""
+    rows = ["| state | meaning | leaves on |", "|---|---|---|"]
+    for state in SessionState:
+        exits = sorted({row.trigger for row in TABLE if state in row.sources})
+        rows.append(f"| `{state.name}` | {STATE_DOCS[state]} | {', '.join(f'`{t}`' for t in exits) or '—'} |")
+    transitions = ["| trigger | from | to | when | means |", "|---|---|---|---|---|"]
+    previous = None
+    for row in TABLE:
+        sources = ", ".join(s.name for s in row.sources)
+        dest = row.dest.name if row.dest else "(stays)"
+        guarded_before = previous is not None and previous.conditions and previous.trigger == row.trigger
+        when = " and ".join(f"`{c}`" for c in row.conditions) or ("otherwise" if guarded_before else "always")
+        previous = row
+        transitions.append(f"| `{row.trigger}` | {sources} | {dest} | {when} | {row.doc} |")
+    return {
+        "diagram": "```mermaid\n" + mermaid() + "```",
+        "states": "\n".join(rows) + "\n\n" + "\n".join(transitions),
+        "reconnect": "```mermaid\n" + RECONNECT_SEQUENCE + "```",
+    }
+
+
+def _files() -> dict[str, str]:
+    return {"session.mmd": mermaid(), "session.dot": render_dot(), "reconnect.mmd": RECONNECT_SEQUENCE}
+
+
+def _replace_sections(text: str, sections: dict[str, str]) -> str:
+    for name, body in sections.items():
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+        text = pattern.sub(lambda _: f"{begin}\n{body}\n{end}", text)  # noqa: B023 - used at once
+    return text
+
+
+def write(directory: Path, readme: Path | None = None) -> list[Path]:
+    """Regenerate ``directory``'s diagrams (and the README's generated sections); return the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in _files().items():
+        (directory / name).write_text(text, encoding="utf-8")
+        written.append(directory / name)
+    svg = _svg(render_dot())
+    if svg is not None:
+        (directory / "session.svg").write_bytes(svg)
+        written.append(directory / "session.svg")
+    if readme is not None and readme.exists():
+        readme.write_text(
+            _replace_sections(readme.read_text(encoding="utf-8"), readme_sections()), encoding="utf-8"
+        )
+        written.append(readme)
+    return written
+
+
+def check(directory: Path, readme: Path | None = None) -> list[str]:
+    """What differs between the committed diagrams (and README sections) and the table; empty when in sync.
+
+    The SVG's bytes depend on the installed ``dot``, so only its presence is checked."""
+    problems = []
+    for name, text in _files().items():
+        path = directory / name
+        if not path.exists():
+            problems.append(f"{path}: missing")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"{path}: differs from the table")
+    if not (directory / "session.svg").exists():
+        problems.append(f"{directory / 'session.svg'}: missing")
+    if readme is not None:
+        current = readme.read_text(encoding="utf-8") if readme.exists() else ""
+        for name in readme_sections():
+            if f"<!-- {name}:begin -->" not in current:
+                problems.append(f"{readme}: no <!-- {name}:begin --> section")
+        if _replace_sections(current, readme_sections()) != current:
+            problems.append(f"{readme}: generated sections differ from the table")
+    return problems
