@@ -29,6 +29,17 @@ class ReplayBuffer:
     def __contains__(self, seq: object) -> bool:
         return seq in self._messages
 
+    def items(self) -> list[tuple[int, wire.ClientMessage]]:
+        """Every buffered ``(seq, message)``, oldest first (to persist beside a session snapshot)."""
+        return list(self._messages.items())
+
+    @classmethod
+    def from_items(cls, items: list[tuple[int, wire.ClientMessage]]) -> ReplayBuffer:
+        """A buffer holding ``items`` (as :meth:`items` returned them)."""
+        buffer = cls()
+        buffer._messages.update(items)
+        return buffer
+
     def seqs(self) -> list[int]:
         """The buffered seqs, oldest first."""
         return list(self._messages)

@@ -35,6 +35,35 @@ def _diagrams(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    import json
+
+    import attrs
+
+    from livestate import journal, timeline
+
+    try:
+        contents = journal.read_journal(args.journal)
+    except (OSError, journal.JournalError) as exc:
+        print(f"livestate replay: {exc}", file=sys.stderr)
+        return 2
+    rows, summary = timeline.replay(contents.config, contents.events)
+    if args.format == "json":
+        out = {
+            "timeline": [attrs.asdict(row) for row in rows],
+            "summary": attrs.asdict(summary),
+            "truncated": contents.truncated,
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print(timeline.format_text(rows, summary))
+        if contents.truncated:
+            print(
+                "note: the journal's last line was cut off (a crash mid-write); everything before it is shown"
+            )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``livestate`` console script; returns the exit status."""
     parser = argparse.ArgumentParser(prog="livestate", description=__doc__)
@@ -52,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--readme", default="README.md", help="README with generated sections ('' for none)"
     )
     diagrams.set_defaults(run=_diagrams)
+    replay = commands.add_parser("replay", help="replay a journal: timeline and summary")
+    replay.add_argument("journal", help="a JSON Lines journal written by livestate.journal.Journal")
+    replay.add_argument("--format", choices=["text", "json"], default="text")
+    replay.set_defaults(run=_replay)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

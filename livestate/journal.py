@@ -1,0 +1,373 @@
+"""The event log: JSON Lines encoding of every event, journals as session recorders, snapshots as JSON.
+
+A journal file is a header line (format version, livestate version, the session's configuration, whether it
+is redacted) followed by one event per line. ``Journal`` is a recorder: give it to ``Session(config,
+recorder=journal)`` and it appends each event as the session handles it, holding nothing in memory.
+
+Redaction is the default: a handle becomes a stable fingerprint (``sha256:…``), and an audio or video payload
+becomes its length. A redacted journal replays to the same states and decisions (payloads decode as filler of
+the same length, so buffer limits replay too). ``include_secrets=True`` keeps everything, for moving a
+session elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, Final
+
+import attrs
+import cattrs
+
+from livestate import wire
+from livestate.buffer import ReplayBuffer
+from livestate.errors import LiveStateError
+from livestate.events import (
+    CloseRequested,
+    Connect,
+    ConnectionClosed,
+    ConnectionOpened,
+    Event,
+    MessageReceived,
+    SendRequested,
+    Timer,
+    TimerFired,
+)
+from livestate.policy import SessionConfig
+from livestate.session import SessionSnapshot
+from livestate.wire.codec import structure as structure_message
+from livestate.wire.codec import unstructure as unstructure_message
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Journal",
+    "JournalContents",
+    "JournalError",
+    "decode_event",
+    "encode_event",
+    "fingerprint",
+    "load_state",
+    "read_journal",
+    "save_state",
+    "snapshot_from_json",
+    "snapshot_to_json",
+]
+
+#: The journal format this livestate writes and the newest it reads.
+FORMAT_VERSION: Final = 1
+_FORMAT = "livestate-journal"
+_REDACTED_KEY = "redactedLength"
+_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{16}")
+
+
+class JournalError(LiveStateError):
+    """A journal line (or snapshot) that cannot be read; the message names the line and the field."""
+
+
+def fingerprint(handle: str) -> str:
+    """A stable, non-reversible stand-in for a handle: the same handle always gives the same text.
+    A fingerprint is its own fingerprint, so a redacted journal shows the same one everywhere."""
+    if _FINGERPRINT.fullmatch(handle):
+        return handle
+    return "sha256:" + hashlib.sha256(handle.encode()).hexdigest()[:16]
+
+
+_EVENTS: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        Connect,
+        ConnectionOpened,
+        MessageReceived,
+        SendRequested,
+        ConnectionClosed,
+        TimerFired,
+        CloseRequested,
+    )
+}
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_unstructure_hook(Timer, lambda t: t.value)
+    conv.register_structure_hook(Timer, lambda v, _: Timer(v))
+    conv.register_unstructure_hook_func(_is_message_type, unstructure_message)
+    conv.register_structure_hook_func(_is_message_type, _structure_message)
+    conv.register_structure_hook(float, _structure_number)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(str, _structure_str)
+    return conv
+
+
+_MESSAGE_TYPES = (wire.ServerMessage, wire.ClientMessage, wire.Setup)
+
+
+def _is_message_type(type_: Any) -> bool:
+    return any(type_ == m for m in _MESSAGE_TYPES)
+
+
+def _structure_message(value: Any, type_: Any) -> Any:
+    if not isinstance(value, dict):
+        raise _FieldError(f"expected a message object, got {type(value).__name__}")
+    message = structure_message(value)
+    if type_ is wire.Setup and not isinstance(message, wire.Setup):
+        raise _FieldError("expected a setup message")
+    return message
+
+
+class _FieldError(ValueError):
+    """A value of the wrong type; its text is the message the JournalError shows."""
+
+
+def _structure_number(value: Any, _: Any) -> float:
+    if type(value) not in (int, float):
+        raise _FieldError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    if type(value) is not int:
+        raise _FieldError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if type(value) is not bool:
+        raise _FieldError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    if type(value) is not str:
+        raise _FieldError(f"expected a string, got {value!r}")
+    return value
+
+
+def _format(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, _FieldError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
+
+
+_CONVERTER = _make_converter()
+
+
+def _redact_frame(frame: Any) -> Any:
+    """Replace handles by fingerprints and base64 payloads by their length, anywhere in a frame."""
+    if isinstance(frame, dict):
+        out: dict[str, Any] = {}
+        for key, value in frame.items():
+            if key in ("newHandle", "handle") and isinstance(value, str) and value:
+                out[key] = fingerprint(value)
+            elif key == "data" and isinstance(value, str):
+                out[key] = {_REDACTED_KEY: len(value)}
+            else:
+                out[key] = _redact_frame(value)
+        return out
+    if isinstance(frame, list):
+        return [_redact_frame(item) for item in frame]
+    return frame
+
+
+def _unredact_frame(frame: Any) -> Any:
+    """Turn redacted payloads back into filler of the same length, so the frame decodes."""
+    if isinstance(frame, dict):
+        if set(frame) == {_REDACTED_KEY} and isinstance(frame[_REDACTED_KEY], int):
+            return "A" * frame[_REDACTED_KEY]
+        return {key: _unredact_frame(value) for key, value in frame.items()}
+    if isinstance(frame, list):
+        return [_unredact_frame(item) for item in frame]
+    return frame
+
+
+def encode_event(event: Event, *, include_secrets: bool = False) -> dict[str, Any]:
+    """One event as a JSON-ready object: ``{"event": "<kind>", "at": …, …}``."""
+    body: dict[str, Any] = {"event": type(event).__name__}
+    body.update(_CONVERTER.unstructure(event))
+    if not include_secrets and "message" in body:
+        body["message"] = _redact_frame(body["message"])
+    return body
+
+
+def decode_event(obj: Any, *, line: int | None = None) -> Event:
+    """The inverse of :func:`encode_event`; ``JournalError`` naming the line and field when it does not fit."""
+    where = f"line {line}: " if line is not None else ""
+    if not isinstance(obj, dict):
+        raise JournalError(f"{where}expected an event object, got {type(obj).__name__}")
+    kind = obj.get("event")
+    cls = _EVENTS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise JournalError(f"{where}event: unknown event kind {kind!r} (known: {', '.join(_EVENTS)})")
+    fields = {k: v for k, v in obj.items() if k != "event"}
+    if "message" in fields:
+        fields["message"] = _unredact_frame(fields["message"])
+    try:
+        event: Event = _CONVERTER.structure(fields, cls)
+        return event
+    except Exception as exc:
+        problems = (
+            cattrs.transform_error(exc, path="", format_exception=_format)
+            if isinstance(exc, cattrs.BaseValidationError)
+            else [str(exc)]
+        )
+        detail = "; ".join(_name_field(p) for p in problems)
+        raise JournalError(f"{where}{kind}: {detail}") from exc
+
+
+def _name_field(problem: str) -> str:
+    message, _, path = problem.rpartition(" @ ")
+    if not message:
+        return problem
+    return f"{path.lstrip('.')}: {message}" if path else message
+
+
+@attrs.frozen(kw_only=True)
+class JournalContents:
+    """What a journal file holds."""
+
+    config: SessionConfig
+    redacted: bool
+    events: tuple[Event, ...]
+    #: The last line was cut off (a crash mid-write): it was skipped, everything before it recovered.
+    truncated: bool
+    livestate_version: str
+
+
+def _header(config: SessionConfig, *, include_secrets: bool) -> dict[str, Any]:
+    from livestate import __version__
+
+    return {
+        "format": _FORMAT,
+        "version": FORMAT_VERSION,
+        "livestate": __version__,
+        "redacted": not include_secrets,
+        "config": _CONVERTER.unstructure(config),
+    }
+
+
+def _read_header(obj: Any) -> tuple[SessionConfig, bool, str]:
+    if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
+        raise JournalError("line 1: not a livestate journal header")
+    version = obj.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise JournalError(
+            f"line 1: version: journal format {version!r} is not supported (this livestate reads up to "
+            f"{FORMAT_VERSION}); upgrade livestate"
+        )
+    try:
+        config = _CONVERTER.structure(obj.get("config"), SessionConfig)
+    except Exception as exc:
+        raise JournalError(f"line 1: config: {exc}") from exc
+    return config, bool(obj.get("redacted", True)), str(obj.get("livestate", "?"))
+
+
+def iter_lines(stream: IO[str]) -> Iterator[tuple[int, str, bool]]:
+    """``(line number, text, ends with a newline)`` for each non-empty line."""
+    for number, text in enumerate(stream, start=1):
+        if text.strip():
+            yield number, text, text.endswith("\n")
+
+
+def read_journal(path: str | Path) -> JournalContents:
+    """Read a whole journal. ``JournalError`` for anything but a cut-off last line, which is reported."""
+    with Path(path).open(encoding="utf-8") as stream:
+        lines = list(iter_lines(stream))
+    if not lines:
+        raise JournalError("line 1: empty journal, no header")
+    parsed: list[tuple[int, Any]] = []
+    truncated = False
+    for position, (number, text, complete) in enumerate(lines):
+        try:
+            parsed.append((number, json.loads(text)))
+        except json.JSONDecodeError as exc:
+            if position == len(lines) - 1 and not complete and position > 0:
+                truncated = True
+                break
+            raise JournalError(f"line {number}: not valid JSON ({exc.msg})") from None
+    config, redacted, version = _read_header(parsed[0][1])
+    events = tuple(decode_event(obj, line=number) for number, obj in parsed[1:])
+    return JournalContents(
+        config=config, redacted=redacted, events=events, truncated=truncated, livestate_version=version
+    )
+
+
+class Journal:
+    """A session recorder that appends each event to a JSON Lines file as it happens.
+
+    ``Journal.create(path, config)`` writes the header; the journal is then callable with an event.
+    Each line is flushed at once, so a crash loses at most the line being written. Memory stays flat.
+    """
+
+    def __init__(self, stream: IO[str], *, include_secrets: bool = False) -> None:
+        self._stream = stream
+        self.include_secrets = include_secrets
+
+    @classmethod
+    def create(cls, path: str | Path, config: SessionConfig, *, include_secrets: bool = False) -> Journal:
+        """Open ``path`` for writing and write the header."""
+        stream = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 - owned by the Journal, closed by close()
+        journal = cls(stream, include_secrets=include_secrets)
+        journal._write(_header(config, include_secrets=include_secrets))
+        return journal
+
+    def __call__(self, event: Event) -> None:
+        self._write(encode_event(event, include_secrets=self.include_secrets))
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self._stream.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._stream.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def write_journal(path: str | Path, config: SessionConfig, events: Iterable[Event], **kwargs: Any) -> None:
+    """Write a whole journal at once."""
+    with Journal.create(path, config, **kwargs) as journal:
+        for event in events:
+            journal(event)
+
+
+def save_state(snapshot: SessionSnapshot, buffer: ReplayBuffer) -> str:
+    """A session snapshot and its transport's buffered messages, as JSON: all a new process needs to resume.
+
+    Persist it on every handle update. It keeps the handle and the payloads: store it like a credential."""
+    state = {
+        "snapshot": _CONVERTER.unstructure(snapshot),
+        "buffer": [[seq, unstructure_message(message)] for seq, message in buffer.items()],
+    }
+    return json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_state(text: str | bytes) -> tuple[SessionSnapshot, ReplayBuffer]:
+    """The inverse of :func:`save_state`: ``Session.restore(snapshot)`` and hand the buffer to the transport."""
+    try:
+        state = json.loads(text)
+        snapshot = _CONVERTER.structure(state["snapshot"], SessionSnapshot)
+        items = [(int(seq), _structure_message(frame, wire.ClientMessage)) for seq, frame in state["buffer"]]
+    except Exception as exc:
+        raise JournalError(f"state: {exc}") from exc
+    return snapshot, ReplayBuffer.from_items(items)
+
+
+def snapshot_to_json(snapshot: SessionSnapshot) -> str:
+    """A snapshot as JSON text. It keeps the handle: store it like a credential."""
+    return json.dumps(_CONVERTER.unstructure(snapshot), ensure_ascii=False, separators=(",", ":"))
+
+
+def snapshot_from_json(text: str | bytes) -> SessionSnapshot:
+    """The inverse of :func:`snapshot_to_json`; ``JournalError`` when it does not fit."""
+    try:
+        return _CONVERTER.structure(json.loads(text), SessionSnapshot)
+    except Exception as exc:
+        raise JournalError(f"snapshot: {exc}") from exc

@@ -1,0 +1,282 @@
+"""The journal: encoding every event, redaction, corrupt files, replay, snapshots across processes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import transcript
+from helpers import config, driver
+from hypothesis import given
+from hypothesis import strategies as st
+
+from livestate import Backend, Session, SessionConfig, events, journal, wire
+from livestate.cli import main
+from livestate.journal import Journal, JournalError, decode_event, encode_event, read_journal
+from livestate.testing import strategies
+
+SESSIONS = sorted(p.stem for p in (Path(__file__).parent / "fixtures" / "sessions").glob("*.jsonl"))
+
+times = st.floats(0, 1e6, allow_nan=False)
+connections = st.none() | st.integers(1, 1000)
+any_event = st.one_of(
+    st.builds(events.Connect, at=times),
+    st.builds(events.ConnectionOpened, at=times, connection=connections),
+    st.builds(events.MessageReceived, at=times, message=strategies.server_messages(), connection=connections),
+    st.builds(
+        events.SendRequested,
+        at=times,
+        message=strategies.client_messages().filter(lambda m: not isinstance(m, wire.Setup)),
+    ),
+    st.builds(
+        events.ConnectionClosed,
+        at=times,
+        code=st.integers(1000, 4999),
+        reason=st.text(max_size=30),
+        connection=connections,
+    ),
+    st.builds(events.TimerFired, at=times, timer=st.sampled_from(events.Timer)),
+    st.builds(events.CloseRequested, at=times),
+)
+
+
+@given(any_event)
+def test_every_event_round_trips_with_secrets(event: events.Event) -> None:
+    line = json.dumps(encode_event(event, include_secrets=True))
+    assert decode_event(json.loads(line)) == event
+
+
+@given(any_event)
+def test_redacted_events_keep_their_shape_and_sizes(event: events.Event) -> None:
+    decoded = decode_event(json.loads(json.dumps(encode_event(event))))
+    assert type(decoded) is type(event)
+    assert decoded.at == event.at
+    original = getattr(event, "message", None)
+    if original is not None:
+        assert type(decoded.message) is type(original)  # type: ignore[union-attr]
+        assert len(wire.encode(decoded.message)) >= 0  # type: ignore[union-attr]
+        if isinstance(original, wire.SessionResumptionUpdate) and original.new_handle:
+            assert decoded.message.new_handle == journal.fingerprint(original.new_handle)  # type: ignore[union-attr]
+
+
+def test_redaction_hides_handles_and_payloads_but_keeps_lengths() -> None:
+    update = wire.SessionResumptionUpdate(new_handle="very-secret-handle", resumable=True)
+    audio = wire.RealtimeInput(audio=wire.Blob(mime_type="audio/pcm", data="QUJD" * 100))
+    encoded = json.dumps(
+        [
+            encode_event(events.MessageReceived(at=1.0, message=update)),
+            encode_event(events.SendRequested(at=2.0, message=audio)),
+        ]
+    )
+    assert "very-secret-handle" not in encoded
+    assert "QUJD" not in encoded
+    assert '"redactedLength": 400' in encoded
+    decoded = decode_event(json.loads(encoded)[1])
+    assert isinstance(decoded, events.SendRequested) and isinstance(decoded.message, wire.RealtimeInput)
+    assert decoded.message.audio is not None and len(decoded.message.audio.data or "") == 400
+
+
+def record(name: str, path: Path, **kwargs: Any) -> transcript.Run:
+    """Play a session script with a Journal as the recorder."""
+    first = transcript.expected_wire(name)[1][0]
+    assert isinstance(first, wire.Setup)
+    vertex = "vertex" in name
+    cfg = SessionConfig(
+        setup=attrs.evolve(first, session_resumption=None),
+        backend=Backend.VERTEX if vertex else Backend.GEMINI_API,
+        transparent=vertex,
+    )
+    with Journal.create(path, cfg, **kwargs) as sink:
+        session = Session(cfg, recorder=sink)
+        if name == "resume_rejected_1007_fresh":
+            snapshot = attrs.evolve(
+                session.snapshot(), handle="2d9f4e61-8c0a-4b7e-a3d5-6f1b0c8e9a27", established=True
+            )
+            session = Session.restore(snapshot, recorder=sink)
+        return transcript.run(name, session)
+
+
+@pytest.mark.parametrize("name", [n for n in SESSIONS if n != "resume_rejected_1007_fresh"])
+@pytest.mark.parametrize("secrets", [True, False])
+def test_a_journal_replays_to_the_same_commands_and_states(name: str, secrets: bool, tmp_path: Path) -> None:
+    run = record(name, tmp_path / "j.jsonl", include_secrets=secrets)
+    contents = read_journal(tmp_path / "j.jsonl")
+    assert contents.redacted is not secrets and not contents.truncated
+    assert len(contents.events) == len(run.events)
+    replayed = Session(contents.config)
+    commands = [c for e in contents.events for c in replayed.handle(e)]
+    if secrets:
+        assert commands == [c for _, c in run.log]
+        assert replayed.snapshot() == run.session.snapshot()
+    states = [c.new for c in commands if type(c).__name__ == "StateChanged"]
+    assert states == [c.new for _, c in run.log if type(c).__name__ == "StateChanged"]
+
+
+HANDLES = ["vtx-H1-8f2c", "vtx-H2-1a9e", "vtx-H3-77d0", "c41f8a92-0d7e-4b35-9e26-7a8b1c5d3f42"]
+
+
+def test_no_handle_in_a_redacted_journal_its_timeline_or_the_logs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("vertex_transparent_drop_replay", "gemini_goaway_resume"):
+        path = tmp_path / f"{name}.jsonl"
+        record(name, path)
+        assert main(["replay", str(path)]) == 0
+        assert main(["replay", str(path), "--format", "json"]) == 0
+        text = path.read_text() + capsys.readouterr().out + caplog.text
+        assert "Resume(#2" in text or "sessionResumptionUpdate" in text
+        for handle in HANDLES:
+            assert handle not in text
+
+
+def test_the_replay_timeline_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "j.jsonl"
+    record("vertex_transparent_drop_replay", path)
+    assert main(["replay", str(path), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    summary = out["summary"]
+    # The script: 10 new audio messages, 2 connections, one resume replaying a4..a7, all consumed by the end.
+    assert summary["sent"] == 10
+    assert summary["connections"] == 2
+    assert summary["resumes"] == 1 and summary["replayed"] == 4
+    assert summary["consumed"] == 10 and summary["dropped"] == 0
+    assert summary["final_state"] == "RESUMABLE"
+    assert out["timeline"][0]["event"] == "Connect"
+    assert main(["replay", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "messages: sent 10, consumed 10, replayed 4, dropped 0" in text
+
+
+def write_lines(path: Path, lines: list[str], *, final_newline: bool = True) -> None:
+    path.write_text("\n".join(lines) + ("\n" if final_newline else ""))
+
+
+def good_lines(tmp_path: Path) -> list[str]:
+    record("vertex_transparent_drop_replay", tmp_path / "good.jsonl")
+    return (tmp_path / "good.jsonl").read_text().splitlines()
+
+
+def test_a_cut_off_last_line_is_reported_and_everything_before_recovered(tmp_path: Path) -> None:
+    lines = good_lines(tmp_path)
+    write_lines(tmp_path / "cut.jsonl", [*lines[:-1], lines[-1][: len(lines[-1]) // 2]], final_newline=False)
+    contents = read_journal(tmp_path / "cut.jsonl")
+    assert contents.truncated
+    assert len(contents.events) == len(lines) - 2
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda lines: [*lines[:3], "{not json", *lines[3:]], r"line 4: not valid JSON"),
+        (
+            lambda lines: [*lines[:2], '{"event":"Teleported","at":1}', *lines[2:]],
+            r"line 3: event: unknown event kind 'Teleported'",
+        ),
+        (
+            lambda lines: [lines[0].replace('"version":1', '"version":99'), *lines[1:]],
+            r"line 1: version: journal format 99",
+        ),
+        (
+            lambda lines: [*lines[:2], '{"event":"Connect","at":"soon"}', *lines[2:]],
+            r"line 3: Connect: at: expected a number",
+        ),
+        (
+            lambda lines: [*lines[:2], '{"event":"ConnectionClosed","at":1,"code":"x"}', *lines[2:]],
+            r"line 3: ConnectionClosed: code",
+        ),
+        (lambda lines: ['{"hello":1}', *lines[1:]], r"line 1: not a livestate journal header"),
+    ],
+)
+def test_corrupt_journals_give_clear_errors(tmp_path: Path, mutate: Any, message: str) -> None:
+    write_lines(tmp_path / "bad.jsonl", mutate(good_lines(tmp_path)))
+    with pytest.raises(JournalError, match=message):
+        read_journal(tmp_path / "bad.jsonl")
+
+
+def test_replay_command_reports_a_corrupt_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_lines(tmp_path / "bad.jsonl", [*good_lines(tmp_path)[:2], "[1, 2"])
+    (tmp_path / "bad.jsonl").write_text((tmp_path / "bad.jsonl").read_text() + "{}\n")
+    assert main(["replay", str(tmp_path / "bad.jsonl")]) == 2
+    assert "line 3" in capsys.readouterr().err
+
+
+def test_snapshot_json_round_trip() -> None:
+    d = driver(vertex=True).live()
+    d.send(wire.RealtimeInput(text="a"))
+    d.server(
+        wire.SessionResumptionUpdate(
+            new_handle="h1", resumable=True, last_consumed_client_message_index=wire.MessageIndex(0)
+        )
+    )
+    snapshot = d.session.snapshot()
+    assert journal.snapshot_from_json(journal.snapshot_to_json(snapshot)) == snapshot
+    with pytest.raises(JournalError, match="snapshot"):
+        journal.snapshot_from_json('{"state": "nowhere"}')
+
+
+def test_a_snapshot_restored_in_a_fresh_interpreter_resumes_the_session(tmp_path: Path) -> None:
+    """Process A runs the first connection of the Vertex drop script and persists its state (snapshot plus
+    buffered payloads) on every handle update, then crashes. Process B loads the state, learns that the old
+    connection is gone, re-sends what A sent after the last save, and resumes with the handle: the new
+    connection gets exactly the script's resume setup and replay."""
+    name = "vertex_transparent_drop_replay"
+    first = transcript.expected_wire(name)[1][0]
+    assert isinstance(first, wire.Setup)
+    cfg = attrs.evolve(config(vertex=True), setup=attrs.evolve(first, session_resumption=None))
+    state_path = tmp_path / "state.json"
+    run = transcript.Run(Session(cfg))
+
+    def persist(event: events.Event) -> None:
+        if isinstance(event, events.MessageReceived) and isinstance(
+            event.message, wire.SessionResumptionUpdate
+        ):
+            state_path.write_text(journal.save_state(run.session.snapshot(), run.buffer))
+
+    run.session.recorder = persist
+    run.feed(events.Connect(at=0.0))
+    for line in transcript.script(name):
+        if line["at"] > 0.85:
+            break  # process A crashes here
+        if line["dir"] == "server":
+            run.feed(
+                events.MessageReceived(
+                    at=line["at"], message=wire.decode(json.dumps(line["frame"])), connection=1
+                )
+            )
+        elif "setup" not in line["frame"]:
+            run.feed(
+                events.SendRequested(at=line["at"], message=wire.decode_client(json.dumps(line["frame"])))
+            )
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import transcript
+        from livestate import Session, journal, commands, events, wire
+        snapshot, buffer = journal.load_state(open({str(state_path)!r}).read())
+        run = transcript.Run(Session.restore(snapshot), buffer=buffer)
+        run.feed(events.ConnectionClosed(at=0.9, code=1006, connection=1))
+        for line in transcript.script({name!r}):
+            if 0.7 < line["at"] < 0.9 and line["dir"] == "client":  # sent by A after its last save
+                run.feed(events.SendRequested(at=line["at"], message=wire.decode_client(json.dumps(line["frame"]))))
+        run.fire_due_timers(1.4)
+        run.feed(events.MessageReceived(at=1.85, message=wire.SetupComplete(), connection=2))
+        print(json.dumps({{
+            "handles": [c.handle for _, c in run.log if isinstance(c, commands.ReconnectWithHandle)],
+            "resumed": [[c.state_restored, c.replayed] for _, c in run.log if isinstance(c, commands.Resumed)],
+            "sent": [wire.encode(m) for m in run.sent[2]],
+        }}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    result = json.loads(out)
+    assert result["handles"] == ["vtx-H1-8f2c"]
+    assert result["resumed"] == [[True, 4]]
+    expected = transcript.expected_wire(name)[2][:5]  # setup with H1, then a4..a7 replayed
+    assert [wire.decode_client(m) for m in result["sent"]] == expected
