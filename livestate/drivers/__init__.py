@@ -1,0 +1,1 @@
+"""Transports that carry out a Session's commands: ``websockets`` (asyncio) and, later, google-genai."""

@@ -1,0 +1,361 @@
+"""``FakeLiveServer``: the Live API's resumption behaviour on loopback, with faults, and a ledger.
+
+It speaks the wire protocol over real WebSockets on 127.0.0.1: ``setupComplete``; resumption updates whose
+handles name a snapshot of the conversation (resuming from a handle forgets what came after it, as the
+service does); per-connection ``lastConsumedClientMessageIndex`` when the setup asks for ``transparent``;
+generation with ``resumable: false``; tool calls; ``goAway`` then a close at the deadline (optionally in
+silence); abrupt drops (the client sees 1006); 1011s; rejected resumes (1007); a resume while the old
+connection is still open rejected with 1011. Faults are scripted per connection or drawn from a seed.
+
+The ledger records, per logical session, the conversation the server ends up with, so a test can prove that
+nothing was lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+from typing import Any
+
+import attrs
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from livestate import wire
+from livestate.errors import ProtocolError
+
+__all__ = ["FakeLiveServer", "Fault", "FaultPlan", "LogicalSession", "tag_of"]
+
+
+def tag_of(message: wire.ClientMessage) -> str:
+    """How the ledger names a client message: ``realtimeInput.text`` when set, else its encoded frame."""
+    if isinstance(message, wire.RealtimeInput) and message.text is not None:
+        return message.text
+    if isinstance(message, wire.ToolResponse) and message.function_responses:
+        return "response:" + ",".join(str(r.id) for r in message.function_responses)
+    return wire.encode(message)
+
+
+@attrs.frozen(kw_only=True)
+class Fault:
+    """One scripted fault: on connection number ``connection`` (1-based, server-wide), after
+    ``after_messages`` client messages, do ``kind``: ``"goaway"``, ``"goaway_silent"``, ``"drop"``,
+    ``"error_1011"`` or ``"reject_next_resume"``."""
+
+    connection: int
+    after_messages: int
+    kind: str
+
+
+@attrs.frozen(kw_only=True)
+class FaultPlan:
+    """What goes wrong. Scripted faults happen exactly; random ones are drawn from ``seed``."""
+
+    faults: tuple[Fault, ...] = ()
+    seed: int = 0
+    #: Per client message: chance of an abrupt drop, of a 1011, of a goAway.
+    drop_rate: float = 0.0
+    error_rate: float = 0.0
+    go_away_rate: float = 0.0
+    #: Chance that a resume is rejected (the handle is forgotten; the client sees 1007).
+    reject_rate: float = 0.0
+    #: Seconds between a goAway and the close at its deadline.
+    go_away_time_left: float = 1.0
+    #: A connection lives at most this long: goAway at ``max_connection_age - go_away_time_left``.
+    max_connection_age: float | None = None
+
+
+@attrs.define
+class LogicalSession:
+    """One server-side conversation, across the connections that resumed it."""
+
+    id: int
+    #: Everything consumed into the current conversation, in order (tags).
+    conversation: list[str] = attrs.field(factory=list)
+    #: Issued handles and the conversation (and known tool calls) each names.
+    handles: dict[str, tuple[tuple[str, ...], frozenset[str]]] = attrs.field(factory=dict)
+    calls: set[str] = attrs.field(factory=set)
+    connections: int = 0
+    open_connection: ServerConnection | None = None
+    #: toolResponses for calls this conversation never issued (must stay empty).
+    unknown_tool_responses: list[str] = attrs.field(factory=list)
+    #: Set when a rejected resume replaced this session with a fresh one.
+    replaced_by: int | None = None
+
+
+class FakeLiveServer:
+    """A Live API server on 127.0.0.1 for tests, the demo and users' own tests.
+
+    ``async with FakeLiveServer(plan) as server:`` then connect to ``server.url``. Knobs compress time:
+    ``update_every`` client messages (and after each turn) bring a resumption update; ``index_lag`` is how
+    many received messages a handle may leave out (transparent); ``time_lag`` the same in seconds for
+    handle-only sessions (keep it within the client's guard window).
+    """
+
+    def __init__(
+        self,
+        plan: FaultPlan | None = None,
+        *,
+        update_every: int = 4,
+        index_lag: int = 2,
+        time_lag: float = 0.05,
+        turn_frames: int = 3,
+        frame_interval: float = 0.005,
+        vertex: bool = False,
+    ) -> None:
+        self.plan = plan or FaultPlan()
+        self.update_every = update_every
+        self.index_lag = index_lag
+        self.time_lag = time_lag
+        self.turn_frames = turn_frames
+        self.frame_interval = frame_interval
+        self.vertex = vertex
+        self.sessions: list[LogicalSession] = []
+        self.connections = 0
+        self.rejected_resumes = 0
+        self.faults_done: list[tuple[int, str]] = []
+        #: Resumes still to reject because of a scripted ``reject_next_resume``.
+        self.reject_next = 0
+        self._random = random.Random(self.plan.seed)
+        self._handles = itertools.count(1)
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        """``ws://127.0.0.1:<port>``."""
+        assert self._server is not None, "use `async with FakeLiveServer()`"
+        host, port = next(iter(self._server.sockets)).getsockname()[:2]
+        return f"ws://{host}:{port}"
+
+    async def __aenter__(self) -> FakeLiveServer:
+        self._server = await serve(self._serve, "127.0.0.1", 0, ping_interval=None, max_size=None)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def session_of(self, handle: str) -> LogicalSession | None:
+        """The logical session that issued ``handle`` (and has not forgotten it)."""
+        for session in self.sessions:
+            if handle in session.handles:
+                return session
+        return None
+
+    # --- one connection ---------------------------------------------------------------------------
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        number = self.connections
+        try:
+            setup = wire.decode_client(await ws.recv())
+        except (ConnectionClosed, ProtocolError):
+            return
+        if not isinstance(setup, wire.Setup):
+            await ws.close(1007, "Request contains an invalid argument.")
+            return
+        resumption = setup.session_resumption
+        handle = resumption.handle if resumption else None
+        transparent = bool(resumption and resumption.transparent)
+        session = await self._attach(ws, handle)
+        if session is None:
+            return
+        connection = _Connection(self, ws, number, session, transparent, resumption is not None)
+        await connection.run()
+
+    async def _attach(self, ws: ServerConnection, handle: str | None) -> LogicalSession | None:
+        if handle is None:
+            session = LogicalSession(id=len(self.sessions) + 1)
+            self.sessions.append(session)
+        else:
+            found = self.session_of(handle)
+            rejected = self.reject_next > 0 or self._random.random() < self.plan.reject_rate
+            self.reject_next = max(0, self.reject_next - 1)
+            if found is None or rejected:
+                if found is not None:
+                    found.handles.pop(handle)
+                self.rejected_resumes += 1
+                await ws.close(1007, "Request contains an invalid argument.")
+                return None
+            if found.open_connection is not None:
+                await ws.close(1011, "Internal error encountered.")  # the old connection is still open
+                return None
+            session = found
+            conversation, calls = session.handles[handle]
+            session.conversation = list(conversation)
+            session.calls = set(calls)
+        session.connections += 1
+        session.open_connection = ws
+        return session
+
+    def issue_handle(self, session: LogicalSession, included: int, received: list[str]) -> str:
+        handle = f"fake-handle-{next(self._handles)}"
+        base = len(session.conversation) - len(received)
+        snapshot = tuple(session.conversation[: base + included])
+        session.handles[handle] = (snapshot, frozenset(session.calls))
+        return handle
+
+
+@attrs.define
+class _Connection:
+    server: FakeLiveServer
+    ws: ServerConnection
+    number: int
+    session: LogicalSession
+    transparent: bool
+    updates: bool
+    received: list[str] = attrs.field(factory=list)
+    received_at: list[float] = attrs.field(factory=list)
+    acked: int = 0
+    generating: bool = False
+    going_away: bool = False
+    silent: bool = False
+    pending_calls: set[str] = attrs.field(factory=set)
+
+    async def send(self, message: wire.ServerMessage) -> None:
+        if not self.silent:
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.send(wire.encode(message))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        opened = loop.time()
+        session_id = f"fake-session-{self.session.id}" if self.server.vertex else None
+        await self.send(wire.SetupComplete(session_id=session_id))
+        plan = self.server.plan
+        if plan.max_connection_age is not None:
+            self._spawn(self._go_away_later(max(0.0, plan.max_connection_age - plan.go_away_time_left)))
+        try:
+            async for raw in self.ws:
+                message = wire.decode_client(raw)
+                if isinstance(message, wire.Setup):
+                    await self.ws.close(1007, "Request contains an invalid argument.")
+                    return
+                await self._consume(message, loop.time())
+                if await self._maybe_fault():
+                    return
+        except (ConnectionClosed, ProtocolError):
+            pass
+        finally:
+            if self.session.open_connection is self.ws:
+                self.session.open_connection = None
+            del opened
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.server._tasks.add(task)
+        task.add_done_callback(self.server._tasks.discard)
+
+    async def _consume(self, message: wire.ClientMessage, now: float) -> None:
+        tag = tag_of(message)
+        self.received.append(tag)
+        self.received_at.append(now)
+        self.session.conversation.append(tag)
+        if isinstance(message, wire.ToolResponse):
+            for response in message.function_responses or ():
+                if response.id not in self.session.calls:
+                    self.session.unknown_tool_responses.append(str(response.id))
+                self.pending_calls.discard(str(response.id))
+            if not self.pending_calls:
+                self._spawn(self._generate())
+            return
+        text = message.text if isinstance(message, wire.RealtimeInput) else None
+        if text and text.startswith("tool:"):
+            call = f"call-{text}"
+            self.session.calls.add(call)
+            self.pending_calls.add(call)
+            await self._update(resumable=False)
+            await self.send(
+                wire.ToolCall(function_calls=(wire.FunctionCall(id=call, name="lookup", args={}),))
+            )
+        elif text and text.endswith("?") and not self.generating:
+            self._spawn(self._generate())
+        elif (
+            len(self.received) % self.server.update_every == 0
+            and not self.generating
+            and not self.pending_calls
+        ):
+            await self._update(resumable=True)
+
+    async def _update(self, *, resumable: bool) -> None:
+        if not self.updates or self.silent:
+            return
+        if not resumable:
+            await self.send(wire.SessionResumptionUpdate(resumable=False))
+            return
+        if self.transparent:
+            lag = self.server._random.randint(0, self.server.index_lag)
+            included = max(self.acked, len(self.received) - lag)
+        else:
+            horizon = asyncio.get_running_loop().time() - self.server.time_lag
+            included = max(self.acked, sum(1 for t in self.received_at if t < horizon))
+        self.acked = included
+        handle = self.server.issue_handle(self.session, included, self.received)
+        index = wire.MessageIndex(included) if self.transparent else None
+        await self.send(
+            wire.SessionResumptionUpdate(
+                new_handle=handle, resumable=True, last_consumed_client_message_index=index
+            )
+        )
+
+    async def _generate(self) -> None:
+        self.generating = True
+        try:
+            await self._update(resumable=False)
+            for i in range(self.server.turn_frames):
+                await asyncio.sleep(self.server.frame_interval)
+                audio = wire.Blob(mime_type="audio/pcm;rate=24000", data="AAAA" * (i + 1))
+                await self.send(
+                    wire.ServerContent(model_turn=wire.Content(parts=(wire.Part(inline_data=audio),)))
+                )
+            await self.send(wire.ServerContent(generation_complete=True))
+            await self.send(wire.ServerContent(turn_complete=True))
+        finally:
+            self.generating = False
+        await self._update(resumable=True)
+
+    async def _maybe_fault(self) -> bool:
+        """Apply a fault due after this message; True when the connection is finished."""
+        plan, rng = self.server.plan, self.server._random
+        kinds = [
+            f.kind
+            for f in plan.faults
+            if f.connection == self.number and f.after_messages == len(self.received)
+        ]
+        if rng.random() < plan.drop_rate:
+            kinds.append("drop")
+        if rng.random() < plan.error_rate:
+            kinds.append("error_1011")
+        if rng.random() < plan.go_away_rate:
+            kinds.append("goaway")
+        for kind in kinds:
+            self.server.faults_done.append((self.number, kind))
+            if kind == "drop":
+                self.ws.transport.abort()
+                return True
+            if kind == "error_1011":
+                await self.ws.close(1011, "Internal error encountered.")
+                return True
+            if kind in ("goaway", "goaway_silent") and not self.going_away:
+                self._spawn(self._go_away_later(0.0, silent=kind == "goaway_silent"))
+            if kind == "reject_next_resume":
+                self.server.reject_next += 1
+        return False
+
+    async def _go_away_later(self, delay: float, *, silent: bool = False) -> None:
+        await asyncio.sleep(delay)
+        if self.going_away:
+            return
+        self.going_away = True
+        time_left = self.server.plan.go_away_time_left
+        await self.send(wire.GoAway(time_left=wire.Duration.from_seconds(time_left)))
+        self.silent = silent
+        await asyncio.sleep(time_left)
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.close(1008, "The operation was aborted.")
