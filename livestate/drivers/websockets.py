@@ -160,6 +160,7 @@ class LiveSession:
         self._execute(self.session.handle(event))
 
     def _execute(self, out: tuple[c.Command, ...]) -> None:
+        ended = False
         for command in out:
             for _, message in self.buffer.apply(command):
                 self._transmit(message)
@@ -179,9 +180,11 @@ class LiveSession:
             elif kind in _NOTICES:
                 self._items.put_nowait(command)
                 if kind is c.StateChanged:
-                    self._on_state(command.new)  # type: ignore[union-attr]
+                    ended = self._on_state(command.new) or ended  # type: ignore[union-attr]
+        if ended:  # after the batch, so the notices that explain the end come first
+            self._items.put_nowait(_END)
 
-    def _on_state(self, state: SessionState) -> None:
+    def _on_state(self, state: SessionState) -> bool:
         if state in LIVE:
             self._live.set()
         else:
@@ -190,7 +193,8 @@ class LiveSession:
             for handle in self._timers.values():
                 handle.cancel()
             self._timers.clear()
-            self._items.put_nowait(_END)
+            return True
+        return False
 
     def _transmit(self, message: wire.ClientMessage) -> None:
         link = self._link

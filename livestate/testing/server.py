@@ -335,7 +335,8 @@ class _Connection:
         if rng.random() < plan.go_away_rate:
             kinds.append("goaway")
         for kind in kinds:
-            self.server.faults_done.append((self.number, kind))
+            if kind not in ("goaway", "goaway_silent"):
+                self.server.faults_done.append((self.number, kind))
             if kind == "drop":
                 self.ws.transport.abort()
                 return True
@@ -353,6 +354,7 @@ class _Connection:
         if self.going_away:
             return
         self.going_away = True
+        self.server.faults_done.append((self.number, "goaway_silent" if silent else "goaway"))
         time_left = self.server.plan.go_away_time_left
         await self.send(wire.GoAway(time_left=wire.Duration.from_seconds(time_left)))
         self.silent = silent
