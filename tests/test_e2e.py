@@ -167,36 +167,38 @@ def test_a_tool_call_cut_by_a_drop_is_orphaned_and_its_answer_never_replayed() -
     plan = FaultPlan(faults=(Fault(connection=1, after_messages=6, kind="drop"),))
 
     async def main() -> tuple[list[Any], FakeLiveServer]:
-        async with FakeLiveServer(plan, vertex=True) as server:
-            async with connect(server.url, make_config(True)) as live:
-                notices: list[Any] = []
-                calls: list[str] = []
+        async with (
+            FakeLiveServer(plan, vertex=True) as server,
+            connect(server.url, make_config(True)) as live,
+        ):
+            notices: list[Any] = []
+            calls: list[str] = []
 
-                async def read() -> None:
-                    async for item in live:
-                        if isinstance(item, wire.ToolCall):
-                            calls.extend(str(call.id) for call in item.function_calls or ())
-                        elif not hasattr(item, "usage_metadata"):
-                            notices.append(item)
+            async def read() -> None:
+                async for item in live:
+                    if isinstance(item, wire.ToolCall):
+                        calls.extend(str(call.id) for call in item.function_calls or ())
+                    elif not hasattr(item, "usage_metadata"):
+                        notices.append(item)
 
-                reader = asyncio.ensure_future(read())
-                for i in range(5):
-                    await live.send(wire.RealtimeInput(text=f"t-{i}"))
-                await live.send(wire.RealtimeInput(text="tool:weather"))  # the 6th: call, then the drop
-                for _ in range(100):
-                    if calls:
-                        break
-                    await asyncio.sleep(0.01)
-                await live.send(
-                    wire.ToolResponse(
-                        function_responses=(wire.FunctionResponse(id=calls[0], name="lookup", response={}),)
-                    )
+            reader = asyncio.ensure_future(read())
+            for i in range(5):
+                await live.send(wire.RealtimeInput(text=f"t-{i}"))
+            await live.send(wire.RealtimeInput(text="tool:weather"))  # the 6th: call, then the drop
+            for _ in range(100):
+                if calls:
+                    break
+                await asyncio.sleep(0.01)
+            await live.send(
+                wire.ToolResponse(
+                    function_responses=(wire.FunctionResponse(id=calls[0], name="lookup", response={}),)
                 )
-                await live.wait_live(5)
-                await asyncio.sleep(0.2)
-                await live.close()
-                await asyncio.wait_for(reader, 5)
-                return notices, server
+            )
+            await live.wait_live(5)
+            await asyncio.sleep(0.2)
+            await live.close()
+            await asyncio.wait_for(reader, 5)
+            return notices, server
 
     notices, server = asyncio.run(asyncio.wait_for(main(), 30))
     orphaned = [n for n in notices if isinstance(n, commands.ToolCallsOrphaned)]
