@@ -9,12 +9,12 @@ from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
-    print(
-        "livestate demo: the embedded fake server and the websockets driver are not built yet.\n"
-        "What exists today: the wire codec (livestate.wire), the session core (livestate.Session) and the\n"
-        "diagrams (livestate diagrams). Run the tests with the README's second command to see them work."
-    )
-    return 0
+    try:
+        from livestate.testing import demo
+    except ImportError as exc:  # the websockets extra is missing
+        print(f"livestate demo needs the websockets extra: pip install 'livestate[websockets]' ({exc})")
+        return 2
+    return demo.main()
 
 
 def _diagrams(args: argparse.Namespace) -> int:

@@ -74,7 +74,11 @@ class _Link:
 
 
 class LiveSession:
-    """A Live API session kept alive over WebSockets. Create it with :func:`connect`."""
+    """A Live API session kept alive over WebSockets. Create it with :func:`connect`.
+
+    ``journal`` records every event (a ``livestate.journal.Journal``); ``on_command`` sees every command as
+    it is carried out (for tracing); the ping settings tune websockets' keepalive; other keyword arguments go
+    to ``websockets.connect``."""
 
     def __init__(
         self,
@@ -83,6 +87,7 @@ class LiveSession:
         *,
         headers: Mapping[str, str] | None = None,
         journal: Callable[[Event], None] | None = None,
+        on_command: Callable[[c.Command], None] | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 60.0,
         open_timeout: float = 10.0,
@@ -92,6 +97,7 @@ class LiveSession:
         self.config = config
         self.session = Session(config, recorder=journal)
         self.buffer = ReplayBuffer()
+        self._on_command = on_command
         self._headers = dict(headers or {})
         # The service's pongs have been measured at 8-30 s: a 20 s ping timeout kills healthy connections.
         self._ws_options = {
@@ -162,6 +168,8 @@ class LiveSession:
     def _execute(self, out: tuple[c.Command, ...]) -> None:
         ended = False
         for command in out:
+            if self._on_command is not None:
+                self._on_command(command)
             for _, message in self.buffer.apply(command):
                 self._transmit(message)
             kind = type(command)

@@ -40,13 +40,23 @@ def tag_of(message: wire.ClientMessage) -> str:
 
 @attrs.frozen(kw_only=True)
 class Fault:
-    """One scripted fault: on connection number ``connection`` (1-based, server-wide), after
-    ``after_messages`` client messages, do ``kind``: ``"goaway"``, ``"goaway_silent"``, ``"drop"``,
-    ``"error_1011"`` or ``"reject_next_resume"``."""
+    """One scripted fault: ``kind`` is ``"goaway"``, ``"goaway_silent"``, ``"drop"``, ``"error_1011"`` or
+    ``"reject_next_resume"``. It happens on connection number ``connection`` (1-based, server-wide) after
+    ``after_messages`` client messages, or, with ``on_text``, right after the client message whose
+    ``realtimeInput.text`` is ``on_text`` (on any connection when ``connection`` is 0)."""
 
-    connection: int
-    after_messages: int
     kind: str
+    connection: int = 0
+    after_messages: int = 0
+    on_text: str | None = None
+
+    def due(self, connection: int, received: list[str]) -> bool:
+        """Whether this fault fires now."""
+        if self.connection not in (0, connection):
+            return False
+        if self.on_text is not None:
+            return bool(received) and received[-1] == self.on_text
+        return self.after_messages == len(received)
 
 
 @attrs.frozen(kw_only=True)
@@ -118,6 +128,8 @@ class FakeLiveServer:
         self.faults_done: list[tuple[int, str]] = []
         #: Resumes still to reject because of a scripted ``reject_next_resume``.
         self.reject_next = 0
+        #: Positions in ``plan.faults`` that have fired.
+        self.fired: set[int] = set()
         self._random = random.Random(self.plan.seed)
         self._handles = itertools.count(1)
         self._server: Server | None = None
@@ -323,11 +335,11 @@ class _Connection:
     async def _maybe_fault(self) -> bool:
         """Apply a fault due after this message; True when the connection is finished."""
         plan, rng = self.server.plan, self.server._random
-        kinds = [
-            f.kind
-            for f in plan.faults
-            if f.connection == self.number and f.after_messages == len(self.received)
-        ]
+        kinds = []
+        for position, fault in enumerate(plan.faults):
+            if position not in self.server.fired and fault.due(self.number, self.received):
+                self.server.fired.add(position)  # once: a replay of the same message does not fire it again
+                kinds.append(fault.kind)
         if rng.random() < plan.drop_rate:
             kinds.append("drop")
         if rng.random() < plan.error_rate:
