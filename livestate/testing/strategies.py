@@ -27,7 +27,18 @@ from livestate.wire.scalars import (
     MessageIndex,
 )
 
-__all__ = ["client_messages", "json_values", "messages", "server_messages"]
+__all__ = [
+    "CLOSES",
+    "client_messages",
+    "closes",
+    "fault_plans",
+    "faults",
+    "go_aways",
+    "json_values",
+    "messages",
+    "resumption_updates",
+    "server_messages",
+]
 
 _MAX_DURATION_NANOS = 315_576_000_000 * 10**9
 
@@ -115,3 +126,77 @@ def server_messages() -> st.SearchStrategy[wire.ServerMessage]:
 def client_messages() -> st.SearchStrategy[wire.ClientMessage]:
     """Any client message."""
     return st.one_of(*(messages(cls) for cls in _CLIENT))
+
+
+# --- fault schedules ------------------------------------------------------------------------------
+
+#: Close codes and reasons the service is seen to send (PROTOCOL.md §6.1), 1006 standing for a dropped socket.
+CLOSES: tuple[tuple[int, str], ...] = (
+    (1000, ""),
+    (1000, "The operation was cancelled."),
+    (1001, ""),
+    (1006, ""),
+    (1007, "Request contains an invalid argument."),
+    (1008, "The operation was aborted."),
+    (1008, "Requested entity was not found"),
+    (1011, "Internal error encountered."),
+    (1011, "The service is currently unavailable."),
+    (1011, "Deadline expired before operation could complete."),
+)
+
+
+def closes() -> st.SearchStrategy[tuple[int, str]]:
+    """A ``(code, reason)`` the service is known to close with."""
+    return st.sampled_from(CLOSES)
+
+
+def resumption_updates(
+    *, max_index: int = 50, transparent: bool = True
+) -> st.SearchStrategy[wire.SessionResumptionUpdate]:
+    """Resumption updates: resumable with a handle, or not (with the fields proto3 may omit)."""
+    index = st.none() | st.integers(0, max_index).map(MessageIndex) if transparent else st.none()
+    resumable = st.builds(
+        wire.SessionResumptionUpdate,
+        new_handle=st.text("abcdef0123456789-", min_size=1, max_size=16),
+        resumable=st.just(True),
+        last_consumed_client_message_index=index,
+    )
+    not_resumable = st.sampled_from(
+        [
+            wire.SessionResumptionUpdate(),
+            wire.SessionResumptionUpdate(resumable=False),
+            wire.SessionResumptionUpdate(new_handle="", resumable=False),
+        ]
+    )
+    return resumable | not_resumable
+
+
+def go_aways(*, max_seconds: float = 60.0) -> st.SearchStrategy[wire.GoAway]:
+    """goAway messages, including the edge cases (no ``timeLeft``, ``0s``)."""
+    seconds = st.floats(0, max_seconds, allow_nan=False).map(Duration.from_seconds)
+    return st.builds(wire.GoAway, time_left=st.none() | seconds)
+
+
+def faults(*, connections: int = 4, messages: int = 60) -> st.SearchStrategy[Any]:
+    """A scripted fault for ``livestate.testing.server.FakeLiveServer`` (needs the websockets extra)."""
+    from livestate.testing.server import Fault
+
+    kinds = st.sampled_from(["goaway", "goaway_silent", "drop", "error_1011", "reject_next_resume"])
+    return st.builds(
+        Fault, kind=kinds, connection=st.integers(1, connections), after_messages=st.integers(1, messages)
+    )
+
+
+def fault_plans(*, connections: int = 4, messages: int = 60) -> st.SearchStrategy[Any]:
+    """A FakeLiveServer fault plan: a few scripted faults plus seeded random ones, at rates a session survives."""
+    from livestate.testing.server import FaultPlan
+
+    return st.builds(
+        FaultPlan,
+        faults=st.lists(faults(connections=connections, messages=messages), max_size=4).map(tuple),
+        seed=st.integers(0, 2**32 - 1),
+        drop_rate=st.sampled_from([0.0, 0.005, 0.01]),
+        error_rate=st.sampled_from([0.0, 0.005]),
+        go_away_rate=st.sampled_from([0.0, 0.01]),
+        go_away_time_left=st.sampled_from([0.05, 0.2]),
+    )
