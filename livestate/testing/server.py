@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import random
+import ssl as ssl_module
 from typing import Any
 
 import attrs
@@ -98,7 +99,8 @@ class LogicalSession:
 class FakeLiveServer:
     """A Live API server on 127.0.0.1 for tests, the demo and users' own tests.
 
-    ``async with FakeLiveServer(plan) as server:`` then connect to ``server.url``. Knobs compress time:
+    ``async with FakeLiveServer(plan) as server:`` then connect to ``server.url`` (``ssl=`` serves TLS, for
+    clients such as google-genai that insist on ``wss://``). Knobs compress time:
     ``update_every`` client messages (and after each turn) bring a resumption update; ``index_lag`` is how
     many received messages a handle may leave out (transparent); ``time_lag`` the same in seconds for
     handle-only sessions (keep it within the client's guard window).
@@ -114,8 +116,10 @@ class FakeLiveServer:
         turn_frames: int = 3,
         frame_interval: float = 0.005,
         vertex: bool = False,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.plan = plan or FaultPlan()
+        self.ssl = ssl
         self.update_every = update_every
         self.index_lag = index_lag
         self.time_lag = time_lag
@@ -137,13 +141,15 @@ class FakeLiveServer:
 
     @property
     def url(self) -> str:
-        """``ws://127.0.0.1:<port>``."""
+        """``ws://127.0.0.1:<port>`` (``wss://`` when serving TLS)."""
         assert self._server is not None, "use `async with FakeLiveServer()`"
         host, port = next(iter(self._server.sockets)).getsockname()[:2]
-        return f"ws://{host}:{port}"
+        return f"{'wss' if self.ssl else 'ws'}://{host}:{port}"
 
     async def __aenter__(self) -> FakeLiveServer:
-        self._server = await serve(self._serve, "127.0.0.1", 0, ping_interval=None, max_size=None)
+        self._server = await serve(
+            self._serve, "127.0.0.1", 0, ping_interval=None, max_size=None, ssl=self.ssl
+        )
         return self
 
     async def __aexit__(self, *_: object) -> None:

@@ -1,0 +1,163 @@
+"""The google-genai transport: livestate's command executor over the official SDK's live connections.
+
+For applications written on ``google-genai``: the SDK opens each connection (``client.aio.live.connect``
+with a ``LiveConnectConfig`` carrying the resumption handle), every message it yields is converted to
+livestate's wire types and fed to the session, and commands are carried out with the SDK's send methods.
+The public face is the websockets driver's: ``send``, ``async for``, ``state``, ``close``.
+
+The SDK's habits, handled here: ``connect()`` consumes ``setupComplete`` itself (the driver hands the session
+an equivalent one); ``receive()`` stops at every ``turnComplete`` (the driver keeps calling it); every close,
+a clean 1000 included, surfaces as ``APIError(code)`` (the driver reports the code as the close);
+``transparent`` is refused for the Gemini API (so is it by ``SessionConfig``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import enum
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from google.genai import Client, errors, types
+from websockets.exceptions import ConnectionClosed
+
+from livestate import commands as c
+from livestate import wire
+from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed
+from livestate.errors import ProtocolError
+from livestate.events import Event
+from livestate.policy import SessionConfig
+from livestate.wire.codec import structure, unstructure
+
+__all__ = ["GenaiLiveSession", "Item", "connect", "from_sdk", "live_connect_config"]
+
+
+def live_connect_config(setup: wire.Setup) -> types.LiveConnectConfig:
+    """The SDK's ``LiveConnectConfig`` for a livestate setup (handle and ``transparent`` included)."""
+    body = dict(unstructure(setup)["setup"])
+    body.pop("model", None)
+    return types.LiveConnectConfig.model_validate(body)
+
+
+def _plain(value: Any) -> Any:
+    """An SDK model dump made JSON-like: bytes as standard base64, enums as their values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def from_sdk(message: types.LiveServerMessage) -> wire.ServerMessage:
+    """Convert a message the SDK yielded to livestate's wire type, every field included."""
+    frame = _plain(message.model_dump(mode="python", by_alias=True, exclude_none=True))
+    activity = frame.get("voiceActivity")
+    if isinstance(activity, dict) and "voiceActivityType" in activity:
+        activity["type"] = activity.pop("voiceActivityType")  # the wire key the SDK renamed
+    if not frame:
+        return wire.UnknownMessage(keys=(), raw={})
+    converted = structure(frame)
+    if isinstance(
+        converted, wire.ClientMessage
+    ):  # pragma: no cover - a server message always has server keys
+        raise ProtocolError("the SDK yielded a client message")
+    return converted
+
+
+class GenaiLiveSession(CommandExecutor):
+    """A Live API session kept alive through google-genai. Create it with :func:`connect`."""
+
+    def __init__(
+        self,
+        client: Client,
+        config: SessionConfig,
+        *,
+        journal: Callable[[Event], None] | None = None,
+        on_command: Callable[[c.Command], None] | None = None,
+    ) -> None:
+        super().__init__(config, journal=journal, on_command=on_command)
+        self.client = client
+
+    async def _open(self, link: Link, setup: wire.Setup) -> None:
+        manager = self.client.aio.live.connect(model=setup.model, config=live_connect_config(setup))
+        try:
+            sdk_session = await manager.__aenter__()
+        except errors.APIError as exc:
+            raise _closed(exc) from None
+        except (OSError, ConnectionClosed) as exc:
+            raise LinkClosed(1006, f"could not connect: {exc}") from None
+        link.conn = (manager, sdk_session)
+
+    async def _receive(self, link: Link) -> AsyncIterator[wire.ServerMessage]:
+        _, sdk_session = link.conn
+        # connect() read setupComplete already; the session must see one to go live.
+        yield wire.SetupComplete(session_id=sdk_session.session_id)
+        try:
+            while True:  # receive() ends at each turnComplete; the connection does not
+                async for message in sdk_session.receive():
+                    try:
+                        yield from_sdk(message)
+                    except ProtocolError as exc:
+                        self._bad_frame(link, str(exc))
+        except errors.APIError as exc:
+            raise _closed(exc) from None
+        except ConnectionClosed as exc:
+            raise LinkClosed(exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else LinkClosed(1006) from None
+
+    async def _send(self, link: Link, message: wire.ClientMessage) -> None:
+        _, sdk_session = link.conn
+        body = json.dumps(next(iter(unstructure(message).values())))
+        try:
+            if isinstance(message, wire.RealtimeInput):
+                realtime = types.LiveClientRealtimeInput.model_validate_json(body)
+                fields = {k: v for k, v in realtime if v is not None}
+                if len(fields) == 1 and "media_chunks" not in fields:
+                    await sdk_session.send_realtime_input(**fields)
+                else:  # several streams in one message: the SDK's generic send keeps them in one frame
+                    await sdk_session.send(input=realtime)
+            elif isinstance(message, wire.ClientContent):
+                content = types.LiveClientContent.model_validate_json(body)
+                await sdk_session.send_client_content(
+                    turns=content.turns or [], turn_complete=bool(content.turn_complete)
+                )
+            elif isinstance(message, wire.ToolResponse):
+                response = types.LiveClientToolResponse.model_validate_json(body)
+                await sdk_session.send_tool_response(function_responses=response.function_responses or [])
+        except ConnectionClosed as exc:
+            raise LinkClosed(exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else LinkClosed(1006) from None
+
+    async def _close(self, link: Link, code: int, reason: str) -> None:
+        manager, _ = link.conn
+        with contextlib.suppress(Exception):
+            await manager.__aexit__(None, None, None)  # the SDK closes with 1000; code and reason are lost
+
+
+def _closed(exc: errors.APIError) -> LinkClosed:
+    code = exc.code if isinstance(exc.code, int) else 1006
+    return LinkClosed(code, str(exc.message or exc.status or ""))
+
+
+class connect:
+    """``async with connect(client, config) as live:`` — a :class:`GenaiLiveSession`, started.
+
+    ``client`` is a ``google.genai.Client`` (API key, Vertex credentials, ``http_options`` as usual)."""
+
+    def __init__(self, client: Client, config: SessionConfig, **options: Any) -> None:
+        self._args = (client, config)
+        self._options = options
+        self._live: GenaiLiveSession | None = None
+
+    async def __aenter__(self) -> GenaiLiveSession:
+        self._live = GenaiLiveSession(*self._args, **self._options)
+        await self._live.start()
+        return self._live
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._live is not None
+        await self._live.close()
