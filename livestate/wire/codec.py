@@ -253,17 +253,34 @@ def _attrs_structure_factory(cls: type, conv: cattrs.Converter) -> Callable[[Any
     snake_to_camel = {a.name: to_camel(a.name) for a in fields if "_" in a.name}
     known = frozenset(to_camel(a.name) for a in fields)
 
+    if has_extra:
+
+        def structure_with_extra(obj: Any, _: Any) -> Any:
+            if type(obj) is not dict:
+                raise WireValueError(f"expected an object, got {_describe(obj)}")
+            if "_" in "".join(obj):
+                obj = _camelize(obj, snake_to_camel)
+            result = generated(obj, cls)
+            extra = {k: v for k, v in obj.items() if k not in known}
+            return attrs.evolve(result, extra=extra) if extra else result
+
+        return structure_with_extra
+
+    if not snake_to_camel:  # no field name has an underscore: no spelling to normalise
+
+        def structure_plain(obj: Any, _: Any) -> Any:
+            if type(obj) is not dict:
+                raise WireValueError(f"expected an object, got {_describe(obj)}")
+            return generated(obj, cls)
+
+        return structure_plain
+
     def structure(obj: Any, _: Any) -> Any:
         if type(obj) is not dict:
             raise WireValueError(f"expected an object, got {_describe(obj)}")
-        if snake_to_camel and "_" in "".join(obj):
+        if "_" in "".join(obj):
             obj = _camelize(obj, snake_to_camel)
-        result = generated(obj, cls)
-        if has_extra:
-            extra = {k: v for k, v in obj.items() if k not in known}
-            if extra:
-                result = attrs.evolve(result, extra=extra)
-        return result
+        return generated(obj, cls)
 
     return structure
 
@@ -338,6 +355,10 @@ def _spellings(kinds: Mapping[str, type]) -> dict[str, str]:
 
 
 _SERVER_KEYS = _spellings(_SERVER_KINDS)
+_FAST_HOOKS: dict[type, Callable[[Any, Any], Any]] = {
+    cls: _FAST.get_structure_hook(cls)
+    for cls in (*_SERVER_KINDS.values(), *_CLIENT_KINDS.values(), UsageMetadata)
+}
 _CLIENT_KEYS = _spellings(_CLIENT_KINDS)
 
 
@@ -355,7 +376,7 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
 
 def _structure(body: Any, cls: type, kind: str) -> Any:
     try:
-        return _FAST.structure(body, cls)
+        return _FAST_HOOKS[cls](body, cls)
     except Exception:
         pass
     try:
@@ -385,6 +406,12 @@ def _load(data: bytes | str, max_size: int) -> dict[str, Any]:
 
 
 def _split(obj: dict[str, Any], spellings: Mapping[str, str]) -> tuple[str | None, Any, Any]:
+    if len(obj) == 1:  # the common frame: one kind, nothing beside it
+        ((key, value),) = obj.items()
+        name = spellings.get(key)
+        if name is None:
+            return None, None, None
+        return (None, None, value) if name == _USAGE else (name, value, None)
     kind, body, usage, seen = None, None, None, ""
     for key, value in obj.items():
         name = spellings.get(key)

@@ -97,3 +97,19 @@ def b64_bytes(data: str) -> bytes:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise WireValueError(f"expected base64 data: {exc}") from None
+
+
+def compact_repr(self: Any) -> str:
+    """``Kind(field=value, …)`` with absent (``None``) fields left out; secret and payload fields keep their
+    field-level repr rules (a handle never shows, base64 shows as its length)."""
+    parts = []
+    for field in attrs.fields(type(self)):
+        value = getattr(self, field.name)
+        if value is None or (field.name == "extra" and not value):
+            continue
+        if field.repr is False:
+            shown = "<hidden>"
+        else:
+            shown = field.repr(value) if callable(field.repr) else repr(value)
+        parts.append(f"{field.name}={shown}")
+    return f"{type(self).__name__}({', '.join(parts)})"
