@@ -378,3 +378,40 @@ def test_the_cross_check_notices_a_disagreement() -> None:
     theirs = sdk_reference.sdk_parse(frame, vertex=False).go_away
     assert _same(wire.GoAway(time_left=wire.Duration.parse("9.5s")), theirs, "goAway") == []
     assert _same(wire.GoAway(time_left=wire.Duration.parse("9.6s")), theirs, "goAway") != []
+
+
+SDK_TWINS = [
+    ("LiveServerContent", wire.ServerContent),
+    ("Transcription", wire.Transcription),
+    ("UsageMetadata", wire.UsageMetadata),
+    ("FunctionCall", wire.FunctionCall),
+    ("FunctionResponse", wire.FunctionResponse),
+    ("LiveServerSetupComplete", wire.SetupComplete),
+    ("LiveServerSessionResumptionUpdate", wire.SessionResumptionUpdate),
+    ("LiveServerGoAway", wire.GoAway),
+    ("LiveServerToolCall", wire.ToolCall),
+    ("LiveServerToolCallCancellation", wire.ToolCallCancellation),
+    ("Part", wire.Part),
+    ("Content", wire.Content),
+    ("Blob", wire.Blob),
+    ("FileData", wire.FileData),
+    ("ExecutableCode", wire.ExecutableCode),
+    ("CodeExecutionResult", wire.CodeExecutionResult),
+    ("LiveClientRealtimeInput", wire.RealtimeInput),
+    ("LiveClientContent", wire.ClientContent),
+    ("LiveClientToolResponse", wire.ToolResponse),
+    ("AutomaticActivityDetection", wire.AutomaticActivityDetection),
+    ("RealtimeInputConfig", wire.RealtimeInputConfig),
+    ("SessionResumptionConfig", wire.SessionResumptionConfig),
+    ("ContextWindowCompressionConfig", wire.ContextWindowCompression),
+    ("WordInfo", wire.WordInfo),
+    ("UrlMetadata", wire.UrlMetadata),
+]
+
+
+@pytest.mark.parametrize(("sdk_name", "ours"), SDK_TWINS, ids=[name for name, _ in SDK_TWINS])
+def test_every_field_the_sdk_knows_is_a_field_here(sdk_name: str, ours: type) -> None:
+    types = pytest.importorskip("google.genai.types")
+    renamed = {"voice_activity_type": "type"}
+    sdk_fields = {renamed.get(f, f) for f in getattr(types, sdk_name).model_fields}
+    assert sdk_fields - {a.name for a in attrs.fields(ours)} == set()

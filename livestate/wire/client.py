@@ -73,6 +73,7 @@ class RealtimeInputConfig:
     #: ``START_OF_ACTIVITY_INTERRUPTS`` (barge-in) or ``NO_INTERRUPTION``.
     activity_handling: str | None = None
     turn_coverage: str | None = None
+    interim_transcript_timestamp_enabled: bool | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -36,6 +36,7 @@ class Blob:
     mime_type: str | None = None
     #: Base64 text, exactly as on the wire; call :meth:`payload` for bytes.
     data: str | None = attrs.field(default=None, repr=_base64_repr)
+    display_name: str | None = None
 
     def payload(self) -> bytes:
         """The decoded bytes (decoded on each call; nothing is cached)."""
@@ -125,6 +126,15 @@ class Part:
     video_metadata: JsonObject | None = None
     media_resolution: JsonObject | None = None
     part_metadata: JsonObject | None = None
+    #: Newer part kinds the SDKs know, passed through as objects.
+    tool_call: JsonObject | None = None
+    tool_response: JsonObject | None = None
+    audio_transcription: JsonObject | None = None
+    media_processing: JsonObject | None = None
+    speech_metadata: JsonObject | None = None
+    document_metadata: JsonObject | None = None
+    spreadsheet_metadata: JsonObject | None = None
+    audio_metadata: JsonObject | None = None
 
 
 @attrs.frozen(kw_only=True)

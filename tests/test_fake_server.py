@@ -1,0 +1,88 @@
+"""FakeLiveServer behaves like the service where livestate's claims depend on it (a raw client, no livestate
+session in between)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from livestate import wire
+from livestate.testing.server import FakeLiveServer
+
+
+def setup(handle: str | None = None, *, transparent: bool | None = None) -> str:
+    resumption = wire.SessionResumptionConfig(handle=handle, transparent=transparent)
+    return wire.encode(wire.Setup(model="models/fake", session_resumption=resumption))
+
+
+async def next_update(ws: Any) -> wire.SessionResumptionUpdate:
+    while True:
+        message = wire.decode(await asyncio.wait_for(ws.recv(), 5))
+        if isinstance(message, wire.SessionResumptionUpdate) and message.new_handle:
+            return message
+
+
+async def send_texts(ws: Any, *texts: str) -> None:
+    for text in texts:
+        await ws.send(wire.encode(wire.RealtimeInput(text=text)))
+
+
+def test_updates_carry_an_index_only_for_transparent_sessions() -> None:
+    async def main() -> tuple[Any, Any]:
+        async with FakeLiveServer(update_every=2, index_lag=0) as server:
+            results = []
+            for transparent in (True, None):
+                async with ws_connect(server.url) as ws:
+                    await ws.send(setup(transparent=transparent))
+                    assert isinstance(wire.decode(await ws.recv()), wire.SetupComplete)
+                    await send_texts(ws, "a", "b")
+                    results.append((await next_update(ws)).last_consumed_client_message_index)
+            return results[0], results[1]
+
+    transparent, plain = asyncio.run(asyncio.wait_for(main(), 10))
+    assert transparent == 2 and plain is None
+
+
+def test_resuming_from_an_older_handle_forgets_what_came_after_it() -> None:
+    async def main() -> list[str]:
+        async with FakeLiveServer(update_every=2, index_lag=0) as server:
+            async with ws_connect(server.url) as ws:
+                await ws.send(setup(transparent=True))
+                await ws.recv()
+                await send_texts(ws, "a", "b")
+                first = (await next_update(ws)).new_handle
+                await send_texts(ws, "c", "d")
+                await next_update(ws)
+            async with ws_connect(server.url) as ws:
+                await ws.send(setup(first, transparent=True))
+                assert isinstance(wire.decode(await ws.recv()), wire.SetupComplete)
+                await send_texts(ws, "e")
+                await asyncio.sleep(0.05)
+            return server.sessions[0].conversation
+
+    assert asyncio.run(asyncio.wait_for(main(), 10)) == ["a", "b", "e"]
+
+
+@pytest.mark.parametrize("case", ["unknown handle", "old connection still open"])
+def test_refused_resumes(case: str) -> None:
+    async def main() -> int | None:
+        async with FakeLiveServer(update_every=1) as server:
+            async with ws_connect(server.url) as first:
+                await first.send(setup())
+                await first.recv()
+                await send_texts(first, "a")
+                handle = (await next_update(first)).new_handle
+                async with ws_connect(server.url) as second:
+                    await second.send(setup("no-such-handle" if case == "unknown handle" else handle))
+                    try:
+                        await asyncio.wait_for(second.recv(), 5)
+                    except ConnectionClosed as closed:
+                        return closed.rcvd.code if closed.rcvd else None
+            return None
+
+    code = asyncio.run(asyncio.wait_for(main(), 10))
+    assert code == (1007 if case == "unknown handle" else 1011)
