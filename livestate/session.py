@@ -124,6 +124,7 @@ class Session:
     """
 
     __slots__ = (
+        "_debug",
         "_handle",
         "_outbox",
         "attempt_open",
@@ -176,6 +177,8 @@ class Session:
         self.pending_calls: list[PendingCall] = []
         self.timers: dict[Timer, float] = {}
         self._outbox: list[Command] = []
+        # Decided once per session (as websockets does), so a disabled log costs nothing per transition.
+        self._debug = logger.isEnabledFor(logging.DEBUG)
 
     def __repr__(self) -> str:
         return (
@@ -428,7 +431,8 @@ class Session:
         fire(self, trigger, event=event)
         if self.state is not before:
             self._outbox.insert(mark, StateChanged(old=before, new=self.state))
-            logger.debug("session %s -> %s on %s", before.name, self.state.name, trigger)
+            if self._debug:
+                logger.debug("session %s -> %s on %s", before.name, self.state.name, trigger)
 
     def _try_drain(self, event: Event) -> None:
         if self.state is S.GOING_AWAY and self._safe():
