@@ -9,6 +9,8 @@ import attrs
 from livestate import Backend, Session, SessionConfig, commands, events, wire
 from livestate.buffer import ReplayBuffer
 
+from clock import due_timers
+
 SETUP = wire.Setup(
     model="models/gemini-live-2.5-flash", extra={"generationConfig": {"responseModalities": ["AUDIO"]}}
 )
@@ -80,10 +82,9 @@ class Driver:
 
     def advance(self, dt: float) -> None:
         target = self.now + dt
-        while (deadline := self.session.next_deadline()) is not None and deadline <= target:
-            timer = min(self.session.timers, key=lambda t: (self.session.timers[t], t.value))
-            self.now = deadline
-            self.feed(events.TimerFired(at=deadline, timer=timer))
+        for fired in due_timers(self.session, target):
+            self.now = fired.at
+            self.feed(fired)
         self.now = target
 
     def connect(self) -> tuple[commands.Command, ...]:

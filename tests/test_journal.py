@@ -12,8 +12,6 @@ from typing import Any
 
 import attrs
 import pytest
-import transcript
-from helpers import config, driver
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +19,9 @@ from livestate import Backend, Session, SessionConfig, events, journal, wire
 from livestate.cli import main
 from livestate.journal import Journal, JournalError, decode_event, encode_event, read_journal
 from livestate.testing import strategies
+
+import transcript
+from helpers import config, driver
 
 SESSIONS = sorted(p.stem for p in (Path(__file__).parent / "fixtures" / "sessions").glob("*.jsonl"))
 

@@ -3,18 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from helpers import (
-    TURN,
-    TURN_COMPLETE,
-    Driver,
-    audio,
-    config,
-    driver,
-    go_away,
-    tool_call,
-    tool_response,
-    update,
-)
 
 from livestate import (
     CloseAction,
@@ -29,6 +17,19 @@ from livestate import (
 )
 from livestate.events import Timer
 from livestate.policy import backoff_delay
+
+from helpers import (
+    TURN,
+    TURN_COMPLETE,
+    Driver,
+    audio,
+    config,
+    driver,
+    go_away,
+    tool_call,
+    tool_response,
+    update,
+)
 
 S = SessionState
 

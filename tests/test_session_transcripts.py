@@ -7,9 +7,10 @@ session put on the wire (rebuilt from its commands through a real ReplayBuffer) 
 from __future__ import annotations
 
 import attrs
-import transcript
 
 from livestate import Backend, Session, SessionConfig, SessionState, commands, wire
+
+import transcript
 
 
 def base_setup(name: str, connection: int = 1) -> wire.Setup:

@@ -18,13 +18,15 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from helpers import TURN, TURN_COMPLETE, config, go_away, tool_call, tool_response
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from livestate import Session, SessionState, commands, events, wire
 from livestate.buffer import ReplayBuffer
 from livestate.events import Timer
+
+from clock import due_timers
+from helpers import TURN, TURN_COMPLETE, config, go_away, tool_call, tool_response
 
 S = SessionState
 TERMINAL = {S.CLOSED, S.FAILED}
@@ -167,10 +169,9 @@ class Lifecycle(RuleBasedStateMachine):
     @rule(dt=st.sampled_from([0.05, 0.3, 1.0, 4.0]))
     def time_passes(self, dt: float) -> None:
         target = self.now + dt
-        while (deadline := self.session.next_deadline()) is not None and deadline <= target:
-            timer = min(self.session.timers, key=lambda t: (self.session.timers[t], t.value))
-            self.now = deadline
-            self.feed(events.TimerFired(at=deadline, timer=timer))
+        for fired in due_timers(self.session, target):
+            self.now = fired.at
+            self.feed(fired)
         self.now = target
 
     # --- the server ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import attrs
 from livestate import Session, commands, events, wire
 from livestate.buffer import ReplayBuffer
 
+from clock import due_timers
 from conftest import load_jsonl
 
 
@@ -51,9 +52,8 @@ class Run:
             self.sent[connection].append(message)
 
     def fire_due_timers(self, now: float) -> None:
-        while (deadline := self.session.next_deadline()) is not None and deadline <= now:
-            timer = next(t for t, d in self.session.timers.items() if d == deadline)
-            self.feed(events.TimerFired(at=deadline, timer=timer))
+        for fired in due_timers(self.session, now):
+            self.feed(fired)
 
     def notices(self, kind: type) -> list[Any]:
         return [c for _, c in self.log if isinstance(c, kind)]

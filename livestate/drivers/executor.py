@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from livestate import commands as c
 from livestate import wire
@@ -34,7 +34,7 @@ from livestate.machine import LIVE, TERMINAL, SessionState
 from livestate.policy import SessionConfig
 from livestate.session import Session
 
-__all__ = ["CommandExecutor", "Item", "Link", "LinkClosed"]
+__all__ = ["CommandExecutor", "Item", "Link", "LinkClosed", "Started"]
 
 logger = logging.getLogger(__name__)
 
@@ -286,3 +286,23 @@ class CommandExecutor(abc.ABC):
         link.reported = True
         if self.session.state not in TERMINAL:
             self._handle(ConnectionClosed(at=self.now(), code=code, reason=reason, connection=link.number))
+
+
+E = TypeVar("E", bound=CommandExecutor)
+
+
+class Started(Generic[E]):
+    """``async with``: start a transport's session on entry, close it on exit (what ``connect()`` returns)."""
+
+    def __init__(self, make: Callable[[], E]) -> None:
+        self._make = make
+        self._live: E | None = None
+
+    async def __aenter__(self) -> E:
+        self._live = self._make()
+        await self._live.start()
+        return self._live
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._live is not None
+        await self._live.close()

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from livestate import commands as c
 from livestate import wire
-from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed
+from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
@@ -143,21 +143,7 @@ def _closed(exc: errors.APIError) -> LinkClosed:
     return LinkClosed(code, str(exc.message or exc.status or ""))
 
 
-class connect:
-    """``async with connect(client, config) as live:`` — a :class:`GenaiLiveSession`, started.
-
-    ``client`` is a ``google.genai.Client`` (API key, Vertex credentials, ``http_options`` as usual)."""
-
-    def __init__(self, client: Client, config: SessionConfig, **options: Any) -> None:
-        self._args = (client, config)
-        self._options = options
-        self._live: GenaiLiveSession | None = None
-
-    async def __aenter__(self) -> GenaiLiveSession:
-        self._live = GenaiLiveSession(*self._args, **self._options)
-        await self._live.start()
-        return self._live
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._live is not None
-        await self._live.close()
+def connect(client: Client, config: SessionConfig, **options: Any) -> Started[GenaiLiveSession]:
+    """``async with connect(client, config) as live:`` — a :class:`GenaiLiveSession`, started, and closed on
+    exit. ``client`` is a ``google.genai.Client`` (API key, Vertex credentials, ``http_options`` as usual)."""
+    return Started(lambda: GenaiLiveSession(client, config, **options))

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from livestate import commands as c
 from livestate import wire
-from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed
+from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
@@ -109,19 +109,7 @@ def _closed(exc: ConnectionClosed) -> LinkClosed:
     return LinkClosed(exc.rcvd.code, exc.rcvd.reason)
 
 
-class connect:
-    """``async with connect(url, config, headers=...) as live:`` — a :class:`LiveSession`, started."""
-
-    def __init__(self, url: str, config: SessionConfig, **options: Any) -> None:
-        self._args = (url, config)
-        self._options = options
-        self._live: LiveSession | None = None
-
-    async def __aenter__(self) -> LiveSession:
-        self._live = LiveSession(*self._args, **self._options)
-        await self._live.start()
-        return self._live
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._live is not None
-        await self._live.close()
+def connect(url: str, config: SessionConfig, **options: Any) -> Started[LiveSession]:
+    """``async with connect(url, config, headers=...) as live:`` — a :class:`LiveSession`, started, and
+    closed on exit. ``options`` are :class:`LiveSession`'s keyword arguments."""
+    return Started(lambda: LiveSession(url, config, **options))
