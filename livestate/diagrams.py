@@ -103,21 +103,25 @@ def _graph_machine(engine: Literal["graphviz", "mermaid"]) -> Any:
         show_conditions=True,
         title=TITLE,
     )
-    machine.machine_attributes.update(rankdir="TB", nodesep="0.5", ranksep="0.7", fontname="Helvetica")
-    styles: dict[str, Any] = machine.style_attributes
-    styles["node"]["default"].update(shape="box", fontname="Helvetica")
-    styles["edge"]["default"].update(fontname="Helvetica", fontsize="10")
+    if engine == "graphviz":  # layout attributes mean nothing to mermaid (it would print them as statements)
+        machine.machine_attributes.update(rankdir="TB", nodesep="0.5", ranksep="0.7", fontname="Helvetica")
+        styles: dict[str, Any] = machine.style_attributes
+        styles["node"]["default"].update(shape="box", fontname="Helvetica")
+        styles["edge"]["default"].update(fontname="Helvetica", fontsize="10")
     return machine
 
 
 def mermaid() -> str:
     """The lifecycle as a mermaid ``stateDiagram-v2``, with terminal states styled apart."""
     source: str = _graph_machine("mermaid").get_graph().source
-    # transitions marks the initial state "active" (red): a static picture has no current state.
+    # transitions writes a bare front-matter title and capitalised `Class` statements; mermaid wants `title:`
+    # and `class`. It also marks the initial state "active" (red): a static picture has no current state.
+    source = source.replace(f"---\n{TITLE}\n---", f"---\ntitle: {TITLE}\n---", 1)
+    source = source.replace("  Class ", "  class ")
     source = source.replace(
-        f"Class {SessionState.IDLE.name} s_active", f"Class {SessionState.IDLE.name} s_default"
+        f"class {SessionState.IDLE.name} s_active", f"class {SessionState.IDLE.name} s_default"
     )
-    terminal = "\n".join(f"  Class {s.name} s_terminal" for s in sorted(TERMINAL, key=lambda s: s.value))
+    terminal = "\n".join(f"  class {s.name} s_terminal" for s in sorted(TERMINAL, key=lambda s: s.value))
     source = source.replace(
         "  classDef s_default",
         "  classDef s_terminal fill:#d0d7de,color:black,stroke-width:3px\n  classDef s_default",

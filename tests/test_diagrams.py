@@ -72,3 +72,14 @@ def test_the_svg_renders_every_state() -> None:
     assert svg.lstrip().startswith("<?xml") or "<svg" in svg[:500]
     for state in SessionState:
         assert f">{state.name}<" in svg
+
+
+def test_mermaid_is_what_mermaid_parses() -> None:
+    """transitions' mermaid quirks are corrected: a `title:` front matter, lowercase `class` statements, no
+    graphviz layout attributes printed as statements. (Checked by hand with mermaid 11's parser as well.)"""
+    source = diagrams.mermaid()
+    assert source.startswith("---\ntitle: livestate session lifecycle\n---\nstateDiagram-v2\n")
+    assert "  Class " not in source
+    assert "class CLOSED s_terminal" in source and "class FAILED s_terminal" in source
+    for graphviz_only in ("nodesep", "ranksep", "rankdir", "fontname"):
+        assert graphviz_only not in source
