@@ -7,6 +7,7 @@ pictures cannot disagree with the runtime. Output is deterministic: regenerating
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 from collections import defaultdict
@@ -104,10 +105,15 @@ def _graph_machine(engine: Literal["graphviz", "mermaid"]) -> Any:
         title=TITLE,
     )
     if engine == "graphviz":  # layout attributes mean nothing to mermaid (it would print them as statements)
-        machine.machine_attributes.update(rankdir="TB", nodesep="0.5", ranksep="0.7", fontname="Helvetica")
-        styles: dict[str, Any] = machine.style_attributes
+        # GraphMachine keeps these dicts on the class: copy before changing, or every later machine inherits.
+        machine.machine_attributes = {
+            **machine.machine_attributes,
+            **{"rankdir": "TB", "nodesep": "0.5", "ranksep": "0.7", "fontname": "Helvetica"},
+        }
+        styles: dict[str, Any] = copy.deepcopy(machine.style_attributes)
         styles["node"]["default"].update(shape="box", fontname="Helvetica")
         styles["edge"]["default"].update(fontname="Helvetica", fontsize="10")
+        machine.style_attributes = styles
     return machine
 
 
