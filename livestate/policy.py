@@ -81,7 +81,7 @@ def classify_close(rules: tuple[CloseRule, ...], code: int, reason: str) -> Clos
     return CloseAction.RETRY
 
 
-def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value < 0:
         raise UsageError(f"SessionConfig.{attribute.name} must not be negative, got {value!r}")
 
@@ -99,21 +99,21 @@ class SessionConfig:
     #: Ask for ``lastConsumedClientMessageIndex`` (Vertex only) and replay exactly what was not consumed.
     transparent: bool = False
     #: Seconds to wait for ``setupComplete`` before the attempt counts as failed.
-    setup_timeout: float = attrs.field(default=15.0, validator=_positive)
+    setup_timeout: float = attrs.field(default=15.0, validator=_non_negative)
     #: Reconnect this many seconds before a ``goAway`` deadline at the latest.
-    goaway_margin: float = attrs.field(default=5.0, validator=_positive)
+    goaway_margin: float = attrs.field(default=5.0, validator=_non_negative)
     #: Handle-only mode: messages sent less than this long before a new handle are kept for replay.
-    guard_window: float = attrs.field(default=2.0, validator=_positive)
+    guard_window: float = attrs.field(default=2.0, validator=_non_negative)
     #: A connection that stays up this long resets the per-outage attempt count.
-    healthy_after: float = attrs.field(default=10.0, validator=_positive)
+    healthy_after: float = attrs.field(default=10.0, validator=_non_negative)
     #: A handle older than this (after the last connection ended) is not used; the session starts fresh.
-    handle_ttl: float = attrs.field(default=7200.0, validator=_positive)
+    handle_ttl: float = attrs.field(default=7200.0, validator=_non_negative)
     #: Backoff before reconnect attempt n: ``min(backoff_max, backoff_initial * backoff_factor**(n-2))``,
     #: with the first attempt of an outage immediate, scaled by a jitter in ``[1 - backoff_jitter, 1]``.
-    backoff_initial: float = attrs.field(default=0.5, validator=_positive)
-    backoff_factor: float = attrs.field(default=2.0, validator=_positive)
-    backoff_max: float = attrs.field(default=30.0, validator=_positive)
-    backoff_jitter: float = attrs.field(default=0.5, validator=_positive)
+    backoff_initial: float = attrs.field(default=0.5, validator=_non_negative)
+    backoff_factor: float = attrs.field(default=2.0, validator=_non_negative)
+    backoff_max: float = attrs.field(default=30.0, validator=_non_negative)
+    backoff_jitter: float = attrs.field(default=0.5, validator=_non_negative)
     #: Reconnect attempts allowed in one outage, and over the whole session.
     max_attempts_per_outage: int = 5
     max_attempts_per_session: int = 100

@@ -151,14 +151,12 @@ def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[Row], S
     buffered: list[int] = []
     time_in: dict[str, float] = defaultdict(float)
     state_since: float | None = None
-    last_at = 0.0
     for event in events:
         before = session.state
         out = session.handle(event)
         if state_since is not None:
             time_in[before.name] += event.at - state_since
         state_since = event.at
-        last_at = event.at
         counts["events"] += 1
         if isinstance(event, SendRequested):
             counts["sent"] += 1
@@ -182,7 +180,6 @@ def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[Row], S
         rows.append(
             Row(event.at, describe_event(event), session.state.name, tuple(describe_command(x) for x in out))
         )
-    del last_at
     summary = Summary(
         events=counts["events"],
         connections=counts["connections"],

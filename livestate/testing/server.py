@@ -243,7 +243,6 @@ class _Connection:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        opened = loop.time()
         session_id = f"fake-session-{self.session.id}" if self.server.vertex else None
         await self.send(wire.SetupComplete(session_id=session_id))
         plan = self.server.plan
@@ -263,7 +262,6 @@ class _Connection:
         finally:
             if self.session.open_connection is self.ws:
                 self.session.open_connection = None
-            del opened
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

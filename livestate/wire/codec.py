@@ -435,7 +435,10 @@ def decode(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> Ser
 
     Raises :class:`ProtocolError` naming the wire field for anything malformed; nothing else escapes.
     """
-    obj = _load(data, max_size)
+    return _server_message(_load(data, max_size))
+
+
+def _server_message(obj: dict[str, Any]) -> ServerMessage:
     kind, body, usage = _split(obj, _SERVER_KEYS)
     usage_metadata = None if usage is None else _structure(usage, UsageMetadata, _USAGE)
     if kind is None:
@@ -475,10 +478,12 @@ def unstructure(message: WireMessage) -> dict[str, Any]:
 def structure(frame: Mapping[str, Any]) -> WireMessage:
     """The inverse of :func:`unstructure`, for either direction: client kinds first, then server kinds."""
     obj = dict(frame)
+    if not obj:
+        raise ProtocolError("frame: empty object, expected exactly one message kind")
     kind, body, usage = _split(obj, _CLIENT_KEYS)
     if kind is not None and usage is None:
         return _structure(body, _CLIENT_KINDS[kind], kind)  # type: ignore[no-any-return]
-    return decode(_dumps(obj), max_size=1 << 62)
+    return _server_message(obj)
 
 
 def encode(message: WireMessage) -> str:
