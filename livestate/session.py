@@ -93,6 +93,8 @@ class SessionSnapshot:
 
     config: SessionConfig
     state: SessionState
+    #: The ``at`` of the last event before the snapshot.
+    last_at: float
     connection: int
     attempt_open: bool
     resuming: bool
@@ -135,6 +137,7 @@ class Session:
         "established",
         "first_unconsumed_index",
         "handle_generation",
+        "last_at",
         "outage_attempts",
         "pending_calls",
         "recorder",
@@ -155,6 +158,8 @@ class Session:
         self.config = config
         self.recorder = recorder
         self.state = S.IDLE
+        #: The ``at`` of the last event handled (snapshots carry it, so a restore can move the clock).
+        self.last_at = 0.0
         self.connection = 0
         self.attempt_open = False
         self.resuming = False
@@ -203,6 +208,7 @@ class Session:
         if handler is None:
             raise UsageError(f"not an event: {event!r}")
         handler(self, event)
+        self.last_at = event.at
         out, self._outbox = self._outbox, []
         if self.recorder is not None:
             self.recorder(event)
@@ -236,6 +242,7 @@ class Session:
         return SessionSnapshot(
             config=self.config,
             state=self.state,
+            last_at=self.last_at,
             connection=self.connection,
             attempt_open=self.attempt_open,
             resuming=self.resuming,
@@ -259,8 +266,20 @@ class Session:
         )
 
     @classmethod
-    def restore(cls, snapshot: SessionSnapshot, *, recorder: Recorder | None = None) -> Session:
-        """A session in exactly the state ``snapshot`` captured."""
+    def restore(
+        cls,
+        snapshot: SessionSnapshot,
+        *,
+        recorder: Recorder | None = None,
+        at: float | None = None,
+        elapsed: float = 0.0,
+    ) -> Session:
+        """A session in exactly the state ``snapshot`` captured.
+
+        In another process the clock behind ``at`` starts elsewhere: pass ``at``, the new clock's current
+        time, and ``elapsed``, the seconds since the snapshot was taken, and every stored time (timer
+        deadlines, when the last connection ended, when buffered messages were sent) moves with it, so a
+        handle's lifetime and the guard window keep counting from the right instant."""
         session = cls(snapshot.config, recorder=recorder)
         for field in attrs.fields(SessionSnapshot):
             if field.name not in ("config", "handle", "unconsumed", "pending_calls", "timers"):
@@ -269,7 +288,18 @@ class Session:
         session.unconsumed = list(snapshot.unconsumed)
         session.pending_calls = list(snapshot.pending_calls)
         session.timers = dict(snapshot.timers)
+        if at is not None:
+            session._shift_clock(at - (snapshot.last_at + elapsed))
         return session
+
+    def _shift_clock(self, offset: float) -> None:
+        self.last_at += offset
+        if self.connection_ended_at is not None:
+            self.connection_ended_at += offset
+        self.timers = {timer: deadline + offset for timer, deadline in self.timers.items()}
+        self.unconsumed = [
+            u if u.sent_at is None else attrs.evolve(u, sent_at=u.sent_at + offset) for u in self.unconsumed
+        ]
 
     # --- event handlers (validate first, then change) --------------------------------------------
 

@@ -224,3 +224,55 @@ def test_send_never_fails_while_the_server_is_unreachable() -> None:
     notices = asyncio.run(asyncio.wait_for(main(), 30))
     assert "SessionFailed" in notices
     assert notices.count("MessagesDropped") == 1
+
+
+def test_a_saved_session_carries_on_in_a_new_driver_after_a_crash() -> None:
+    """Driver A saves the state on every handle update and then dies without closing; driver B restores it,
+    reports the dead connection, resumes with the handle and replays; the application re-sends what it sent
+    after the last save. The server ends with every message exactly once."""
+    from livestate import journal
+
+    async def main() -> tuple[list[str], FakeLiveServer, list[Any]]:
+        async with FakeLiveServer(vertex=True, update_every=5) as server:
+            config = make_config(True)
+            saved: dict[str, Any] = {}
+            live_a = LiveSession(server.url, config)
+
+            def persist(event: Any) -> None:
+                if isinstance(getattr(event, "message", None), wire.SessionResumptionUpdate):
+                    saved["state"] = journal.save_state(live_a.session.snapshot(), live_a.buffer)
+                    saved["sent"] = len(sent)
+
+            live_a.session.recorder = persist
+            await live_a.start()
+            sent: list[str] = []
+            for i in range(23):
+                sent.append(f"c{i}")
+                await live_a.send(wire.RealtimeInput(text=f"c{i}"))
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)
+            # the crash: tasks gone, socket cut, no close
+            for link in live_a._links:
+                if link.conn is not None:
+                    link.conn.transport.abort()
+                if link.task is not None:
+                    link.task.cancel()
+            await asyncio.sleep(0.05)
+            restored = journal.load_state(saved["state"])
+            notices: list[Any] = []
+            async with connect(server.url, config, restore=restored, restored_after=0.1) as live_b:
+                for tag in sent[saved["sent"] :]:  # what A sent after its last save
+                    await live_b.send(wire.RealtimeInput(text=tag))
+                for i in range(23, 30):
+                    sent.append(f"c{i}")
+                    await live_b.send(wire.RealtimeInput(text=f"c{i}"))
+                await live_b.wait_live(5)
+                await asyncio.sleep(0.2)
+                while not live_b._items.empty():
+                    notices.append(live_b._items.get_nowait())
+            return sent, server, notices
+
+    sent, server, notices = asyncio.run(asyncio.wait_for(main(), 30))
+    assert [n.state_restored for n in notices if isinstance(n, commands.Resumed)] == [True]
+    (session,) = server.sessions
+    assert sorted(session.conversation) == sorted(sent)

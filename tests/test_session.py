@@ -573,3 +573,27 @@ def test_handles_never_show_in_reprs() -> None:
     scripted(d)
     for obj in (d.session, d.session.snapshot(), *d.log):
         assert "secret-handle" not in repr(obj)
+
+
+def test_a_restore_in_another_clock_moves_every_stored_time() -> None:
+    d = driver(healthy_after=10.0).live()
+    d.at(4.0).server(update("h1"))
+    snapshot = d.session.snapshot()
+    assert snapshot.last_at == 4.0 and snapshot.timers == ((Timer.HEALTHY, 10.0),)
+    moved = Session.restore(snapshot, at=1000.0, elapsed=3.0)  # the new clock reads 1000; 3 s went by
+    assert moved.timers == {Timer.HEALTHY: 1000.0 - 3.0 + 6.0}
+    assert moved.last_at == 997.0
+    assert Session.restore(snapshot).snapshot() == snapshot
+
+
+@pytest.mark.parametrize(("elapsed", "resumes"), [(60.0, True), (7300.0, False)])
+def test_a_handle_outlives_a_restart_only_within_its_lifetime(elapsed: float, resumes: bool) -> None:
+    d = driver(backoff_initial=1.0, backoff_jitter=0.0).live()
+    d.at(1.0).server(update("h1"))
+    d.at(2.0).close(1006)  # not yet healthy: the reconnect backs off, and the process dies meanwhile
+    restarted = Session.restore(d.session.snapshot(), at=0.0, elapsed=elapsed)
+    timer, deadline = next(iter(restarted.timers.items()))
+    assert timer is Timer.BACKOFF and deadline < 0.0  # overdue in the new clock
+    out = restarted.handle(events.TimerFired(at=0.0, timer=timer))
+    opened = [c for c in out if isinstance(c, commands.OpenConnection | commands.ReconnectWithHandle)]
+    assert [type(c) for c in opened] == [commands.ReconnectWithHandle if resumes else commands.OpenConnection]

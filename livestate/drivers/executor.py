@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
+from livestate.errors import UsageError
 from livestate.events import (
     CloseRequested,
     Connect,
@@ -32,7 +33,7 @@ from livestate.events import (
 )
 from livestate.machine import LIVE, TERMINAL, SessionState
 from livestate.policy import SessionConfig
-from livestate.session import Session
+from livestate.session import Session, SessionSnapshot
 
 __all__ = ["CommandExecutor", "Item", "Link", "LinkClosed", "Started"]
 
@@ -73,7 +74,9 @@ class Link:
 class CommandExecutor(abc.ABC):
     """A session carried out on the running event loop. Subclasses implement the four transport methods.
 
-    ``journal`` records every event; ``on_command`` sees every command as it is carried out."""
+    ``journal`` records every event; ``on_command`` sees every command as it is carried out; ``restore`` takes
+    what ``livestate.journal.load_state`` returned, to carry on a session another process saved
+    ``restored_after`` seconds ago."""
 
     def __init__(
         self,
@@ -81,10 +84,18 @@ class CommandExecutor(abc.ABC):
         *,
         journal: Callable[[Event], None] | None = None,
         on_command: Callable[[c.Command], None] | None = None,
+        restore: tuple[SessionSnapshot, ReplayBuffer] | None = None,
+        restored_after: float = 0.0,
     ) -> None:
         self.config = config
-        self.session = Session(config, recorder=journal)
-        self.buffer = ReplayBuffer()
+        if restore is None:
+            self.session = Session(config, recorder=journal)
+            self.buffer = ReplayBuffer()
+        else:  # a session saved by another process (journal.save_state), ``restored_after`` seconds ago
+            snapshot, self.buffer = restore
+            if snapshot.config != config:
+                raise UsageError("the snapshot was taken with another SessionConfig")
+            self.session = Session.restore(snapshot, recorder=journal, at=0.0, elapsed=restored_after)
         self._on_command = on_command
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
@@ -125,8 +136,24 @@ class CommandExecutor(abc.ABC):
         return self._loop.time() - self._t0
 
     async def start(self) -> None:
-        """Open the first connection."""
-        self._handle(Connect(at=self.now()))
+        """Open the first connection; for a restored session, re-arm its timers and report the connection
+        the old process held as lost, so the session resumes with its handle."""
+        state = self.session.state
+        if state is SessionState.IDLE:
+            self._handle(Connect(at=self.now()))
+            return
+        if state in TERMINAL:
+            raise UsageError(f"cannot start a session that is {state.name}")
+        for timer, deadline in self.session.timers.items():
+            self._arm(timer, deadline)
+        if state in LIVE or self.session.attempt_open:
+            lost = ConnectionClosed(
+                at=self.now(),
+                code=1006,
+                reason="the process that held it ended",
+                connection=self.session.connection,
+            )
+            self._handle(lost)
 
     async def send(self, message: wire.ClientMessage) -> None:
         """Deliver ``message``: sent now when live, buffered and replayed after a reconnect otherwise.

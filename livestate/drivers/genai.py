@@ -25,10 +25,12 @@ from websockets.exceptions import ConnectionClosed
 
 from livestate import commands as c
 from livestate import wire
+from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
+from livestate.session import SessionSnapshot
 from livestate.wire.codec import structure, unstructure
 
 __all__ = ["GenaiLiveSession", "Item", "connect", "from_sdk", "live_connect_config"]
@@ -80,8 +82,12 @@ class GenaiLiveSession(CommandExecutor):
         *,
         journal: Callable[[Event], None] | None = None,
         on_command: Callable[[c.Command], None] | None = None,
+        restore: tuple[SessionSnapshot, ReplayBuffer] | None = None,
+        restored_after: float = 0.0,
     ) -> None:
-        super().__init__(config, journal=journal, on_command=on_command)
+        super().__init__(
+            config, journal=journal, on_command=on_command, restore=restore, restored_after=restored_after
+        )
         self.client = client
 
     async def _open(self, link: Link, setup: wire.Setup) -> None:

@@ -21,10 +21,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from livestate import commands as c
 from livestate import wire
+from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
+from livestate.session import SessionSnapshot
 
 __all__ = ["GEMINI_API_URL", "Item", "LiveSession", "connect", "vertex_url"]
 
@@ -52,12 +54,17 @@ class LiveSession(CommandExecutor):
         headers: Mapping[str, str] | None = None,
         journal: Callable[[Event], None] | None = None,
         on_command: Callable[[c.Command], None] | None = None,
+        restore: tuple[SessionSnapshot, ReplayBuffer] | None = None,
+        restored_after: float = 0.0,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 60.0,
         open_timeout: float = 10.0,
+        close_timeout: float = 2.0,
         **ws_options: Any,
     ) -> None:
-        super().__init__(config, journal=journal, on_command=on_command)
+        super().__init__(
+            config, journal=journal, on_command=on_command, restore=restore, restored_after=restored_after
+        )
         self.url = url
         self._headers = dict(headers or {})
         # The service's pongs have been measured at 8-30 s: a 20 s ping timeout kills healthy connections.
@@ -65,6 +72,8 @@ class LiveSession(CommandExecutor):
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
             "open_timeout": open_timeout,
+            # Break before make waits for the old connection's close: do not let a silent peer hold it 10 s.
+            "close_timeout": close_timeout,
             "max_size": None,
             **ws_options,
         }
