@@ -21,7 +21,7 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from livestate import Session, SessionState, commands, events, wire
+from livestate import Session, SessionState, commands, events, journal, wire
 from livestate.buffer import ReplayBuffer
 from livestate.events import Timer
 
@@ -315,7 +315,15 @@ class Lifecycle(RuleBasedStateMachine):
         else:
             self.go_away_limit = None
 
+    @invariant()
+    def snapshots_round_trip_through_json(self) -> None:
+        snapshot = self.session.snapshot()
+        assert journal.snapshot_from_json(journal.snapshot_to_json(snapshot)) == snapshot
+
     def teardown(self) -> None:
+        shown = repr(self.session) + "".join(repr(c) for c in self.log)
+        for handle in self.server.handles:
+            assert f"'{handle}'" not in shown, "a handle showed in a repr"
         again: list[Any] = []
         rebuilt = Session(self.config)
         for event in self.recorded:
