@@ -338,10 +338,9 @@ class Session:
         elif kind is wire.ToolCallCancellation:
             self._on_tool_call_cancellation(message)  # type: ignore[arg-type]
         elif kind is wire.GoAway:
-            self._fire("go_away", event)
-            deadline = self.timers.get(Timer.GO_AWAY)
-            if deadline is None or deadline <= event.at:
-                self.timers.pop(Timer.GO_AWAY, None)
+            deadline = self._go_away_deadline(event.at, message.time_left)  # type: ignore[union-attr]
+            self._fire("go_away", event, deadline=deadline)
+            if deadline <= event.at:  # no time left (or none given): leave now, safe point or not
                 self._fire("deadline", event)
         elif kind is wire.SetupComplete:
             raise ProtocolError("setupComplete: a second one on a live connection")
@@ -455,10 +454,10 @@ class Session:
 
     # --- transitions plumbing -------------------------------------------------------------------
 
-    def _fire(self, trigger: str, event: Event) -> None:
+    def _fire(self, trigger: str, event: Event, **details: Any) -> None:
         before = self.state
         mark = len(self._outbox)
-        fire(self, trigger, event=event)
+        fire(self, trigger, event=event, **details)
         if self.state is not before:
             self._outbox.insert(mark, StateChanged(old=before, new=self.state))
             if self._debug:
@@ -575,14 +574,18 @@ class Session:
         self.resumable_now = False
 
     def on_go_away(self, data: EventData) -> None:
-        """``go_away``: arm the deadline (``timeLeft`` minus the margin; now if ``timeLeft`` is absent)."""
-        event = data.kwargs["event"]
-        time_left = event.message.time_left
-        deadline = event.at if time_left is None else event.at + time_left.seconds - self.config.goaway_margin
-        deadline = max(event.at, deadline)
+        """``go_away``: arm the deadline timer, unless the deadline is now (then ``deadline`` follows at once)
+        or an earlier goAway already set a sooner one."""
+        deadline, at = data.kwargs["deadline"], data.kwargs["event"].at
         current = self.timers.get(Timer.GO_AWAY)
-        if current is None or deadline < current:
+        if deadline > at and (current is None or deadline < current):
             self._start_timer(Timer.GO_AWAY, deadline)
+
+    def _go_away_deadline(self, at: float, time_left: wire.Duration | None) -> float:
+        """``at + timeLeft - goaway_margin``, never before ``at``; ``at`` itself when ``timeLeft`` is absent."""
+        if time_left is None:
+            return at
+        return max(at, at + time_left.seconds - self.config.goaway_margin)
 
     def reconnect_planned(self, data: EventData) -> None:
         """``drain`` / ``deadline``: close this connection first, then resume on a new one."""

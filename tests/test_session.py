@@ -306,6 +306,7 @@ def test_go_away_without_time_or_inside_the_margin_reconnects_now(time_left: flo
     d.server(go_away(time_left))
     assert d.session.state is S.RECONNECTING
     assert len(d.of(commands.ReconnectWithHandle)) == 1
+    assert not any(c.timer is Timer.GO_AWAY for c in d.of(commands.StartTimer))  # no timer left to go stale
 
 
 def test_a_later_go_away_never_postpones_the_deadline() -> None:
