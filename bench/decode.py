@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import json
 import os
 import sys
@@ -69,9 +70,14 @@ def best_of(fn: Callable[[], None], count: int, rounds: int) -> float:
     """Best µs per message over ``rounds`` runs of ``fn`` (which handles ``count`` messages)."""
     best = float("inf")
     for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        gc.collect()
+        gc.disable()  # as timeit does: a collection landing in one parser's round is noise, not its cost
+        try:
+            start = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - start)
+        finally:
+            gc.enable()
     return best / count * 1e6
 
 
