@@ -276,3 +276,19 @@ def test_a_saved_session_carries_on_in_a_new_driver_after_a_crash() -> None:
     assert [n.state_restored for n in notices if isinstance(n, commands.Resumed)] == [True]
     (session,) = server.sessions
     assert sorted(session.conversation) == sorted(sent)
+
+
+def test_binary_pretty_printed_frames_work_like_text() -> None:
+    """The Gemini API sends pretty-printed JSON; early web clients saw binary frames. Both decode."""
+    plan = FaultPlan(faults=(Fault(kind="goaway", on_text="b-30"),), go_away_time_left=0.2)
+
+    async def main() -> tuple[Outcome, FakeLiveServer]:
+        server = FakeLiveServer(plan, vertex=True, binary_frames=True)
+        async with server, connect(server.url, make_config(True)) as live:
+            return await drive(live, "b", 60), server
+
+    outcome, server = asyncio.run(asyncio.wait_for(main(), 30))
+    assert isinstance(server.frame(wire.SetupComplete()), bytes)
+    assert [n.state_restored for n in outcome.notices if isinstance(n, commands.Resumed)] == [True]
+    lost, duplicated = audit(server, outcome)
+    assert lost == set() and not duplicated

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import random
 import ssl as ssl_module
 from typing import Any
@@ -100,7 +101,8 @@ class FakeLiveServer:
     """A Live API server on 127.0.0.1 for tests, the demo and users' own tests.
 
     ``async with FakeLiveServer(plan) as server:`` then connect to ``server.url`` (``ssl=`` serves TLS, for
-    clients such as google-genai that insist on ``wss://``). Knobs compress time:
+    clients such as google-genai that insist on ``wss://``; ``binary_frames=True`` sends pretty-printed binary
+    frames, as the Gemini API does). Knobs compress time:
     ``update_every`` client messages (and after each turn) bring a resumption update; ``index_lag`` is how
     many received messages a handle may leave out (transparent); ``time_lag`` the same in seconds for
     handle-only sessions (keep it within the client's guard window).
@@ -117,8 +119,10 @@ class FakeLiveServer:
         frame_interval: float = 0.005,
         vertex: bool = False,
         ssl: ssl_module.SSLContext | None = None,
+        binary_frames: bool = False,
     ) -> None:
         self.plan = plan or FaultPlan()
+        self.binary_frames = binary_frames
         self.ssl = ssl
         self.update_every = update_every
         self.index_lag = index_lag
@@ -158,6 +162,13 @@ class FakeLiveServer:
         await self._server.wait_closed()
         for task in list(self._tasks):
             task.cancel()
+
+    def frame(self, message: wire.ServerMessage) -> str | bytes:
+        """How a message goes on the wire: compact text, or (``binary_frames``) pretty-printed UTF-8 binary
+        with a trailing newline, as the Gemini API sends it."""
+        if not self.binary_frames:
+            return wire.encode(message)
+        return (json.dumps(wire.codec.unstructure(message), indent=2, ensure_ascii=False) + "\n").encode()
 
     def session_of(self, handle: str) -> LogicalSession | None:
         """The logical session that issued ``handle`` (and has not forgotten it)."""
@@ -239,7 +250,7 @@ class _Connection:
     async def send(self, message: wire.ServerMessage) -> None:
         if not self.silent:
             with contextlib.suppress(ConnectionClosed):
-                await self.ws.send(wire.encode(message))
+                await self.ws.send(self.server.frame(message))
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
