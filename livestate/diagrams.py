@@ -114,6 +114,8 @@ def _graph_machine(engine: Literal["graphviz", "mermaid"]) -> Any:
         styles["node"]["default"].update(shape="box", fontname="Helvetica")
         styles["edge"]["default"].update(fontname="Helvetica", fontsize="10")
         machine.style_attributes = styles
+    else:  # mermaid reads only the direction from these
+        machine.machine_attributes = {**machine.machine_attributes, "rankdir": "TB"}
     return machine
 
 
