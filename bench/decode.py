@@ -4,10 +4,11 @@ Usage: python bench/decode.py [--rounds N]
 
 Two mixes: every valid server fixture once ("fixtures"), and a session-like mix where 8 frames in 10 are
 model audio (80 ms of 24 kHz PCM, pretty-printed as the Gemini API sends it) and the rest are fixtures
-("session"). Reported: µs per message (best of several rounds) and the ratios livestate/SDK and
-livestate/bare-load. The SDK path is exactly what ``AsyncSession._receive`` does: ``json.loads``, the
-backend converter, then ``LiveServerMessage._from_response``; ``model_validate_json`` is shown too, on the
-frames it accepts (it rejects unknown fields such as Vertex's ``candidatesTokenCount``).
+("session"). Reported: µs per message (best round) and, per parser, the median over interleaved rounds of
+its time over livestate's on the same frames. The SDK receive path is exactly what
+``AsyncSession._receive`` does: ``json.loads``, the backend converter, then
+``LiveServerMessage._from_response``. ``model_validate_json`` is compared on the frames it accepts (it
+rejects unknown fields such as Vertex's ``candidatesTokenCount``), against livestate on those same frames.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import base64
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 import warnings
@@ -66,43 +68,35 @@ def audio_frame(i: int) -> str:
     return json.dumps(frame, indent=2) + "\n"
 
 
-def best_of(fn: Callable[[], None], count: int, rounds: int) -> float:
-    """Best µs per message over ``rounds`` runs of ``fn`` (which handles ``count`` messages)."""
-    best = float("inf")
-    for _ in range(rounds):
-        gc.collect()
-        gc.disable()  # as timeit does: a collection landing in one parser's round is noise, not its cost
-        try:
-            start = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - start)
-        finally:
-            gc.enable()
-    return best / count * 1e6
+def timed(fn: Callable[[], None], count: int) -> float:
+    """µs per message for one run of ``fn`` (which handles ``count`` messages), GC paused as timeit does."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        fn()
+        return (time.perf_counter() - start) / count * 1e6
+    finally:
+        gc.enable()
 
 
-def measure(mix: list[tuple[str, bool]], rounds: int) -> dict[str, float]:
-    datas = [data for data, _ in mix]
-    vertex = [v for _, v in mix]
+def loop(parse: Callable[[Any], object], frames: list[Any]) -> Callable[[], None]:
+    def run() -> None:
+        for frame in frames:
+            parse(frame)
 
-    def run_livestate() -> None:
-        for data in datas:
-            wire.decode(data)
+    return run
 
-    def run_sdk() -> None:
-        for data, v in zip(datas, vertex, strict=True):
-            sdk_parse(json.loads(data), vertex=v)
 
-    def run_orjson() -> None:
-        for data in datas:
-            orjson.loads(data)
+def measure(mix: list[tuple[str, bool]], rounds: int) -> dict[str, tuple[float, float]]:
+    """Per parser: (best µs per message, median over rounds of its time / livestate's on the same frames).
 
-    def run_json() -> None:
-        for data in datas:
-            json.loads(data)
-
+    Every round runs every parser once, interleaved, so a slow patch of a shared machine lands on all of
+    them; the ratio is taken within each round, then the median over rounds is reported.
+    """
     from google.genai import types
 
+    datas = [data for data, _ in mix]
     validatable = []
     for data in datas:
         try:
@@ -111,23 +105,41 @@ def measure(mix: list[tuple[str, bool]], rounds: int) -> dict[str, float]:
         except Exception:
             pass
 
-    def run_validate_json() -> None:
-        for data in validatable:
-            types.LiveServerMessage.model_validate_json(data)
+    def run_sdk() -> None:
+        for data, vertex in mix:
+            sdk_parse(json.loads(data), vertex=vertex)
 
-    n = len(datas)
-    return {
-        "livestate.decode": best_of(run_livestate, n, rounds),
-        "google-genai receive path": best_of(run_sdk, n, rounds),
-        "google-genai model_validate_json": best_of(run_validate_json, len(validatable), rounds),
-        "bare orjson.loads": best_of(run_orjson, n, rounds),
-        "bare json.loads": best_of(run_json, n, rounds),
+    # name: (run, message count, the livestate run measured on the same frames)
+    parsers: dict[str, tuple[Callable[[], None], int, str]] = {
+        "livestate.decode": (loop(wire.decode, datas), len(datas), "livestate.decode"),
+        "google-genai receive path": (run_sdk, len(datas), "livestate.decode"),
+        "livestate.decode (frames pydantic accepts)": (
+            loop(wire.decode, validatable),
+            len(validatable),
+            "livestate.decode (frames pydantic accepts)",
+        ),
+        "google-genai model_validate_json": (
+            loop(types.LiveServerMessage.model_validate_json, validatable),
+            len(validatable),
+            "livestate.decode (frames pydantic accepts)",
+        ),
+        "bare orjson.loads": (loop(orjson.loads, datas), len(datas), "livestate.decode"),
+        "bare json.loads": (loop(json.loads, datas), len(datas), "livestate.decode"),
     }
+    times: dict[str, list[float]] = {name: [] for name in parsers}
+    for _ in range(rounds):
+        for name, (run, count, _ref) in parsers.items():
+            times[name].append(timed(run, count))
+    results = {}
+    for name, (_run, _count, ref) in parsers.items():
+        ratios = [theirs / ours for theirs, ours in zip(times[name], times[ref], strict=True)]
+        results[name] = (min(times[name]), statistics.median(ratios))
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--repeat", type=int, default=20, help="copies of the mix per round")
     args = parser.parse_args()
 
@@ -137,21 +149,19 @@ def main() -> None:
         session += [(audio_frame(i * 4 + k), False) for k in range(4)] + [item]
     mixes = {"fixtures": fixtures * args.repeat, "session": session * max(1, args.repeat // 4)}
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, best of {args.rounds} rounds")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.rounds} interleaved rounds")
     for name, mix in mixes.items():
         results = measure(mix, args.rounds)
-        ours = results["livestate.decode"]
         print(f"\nmix '{name}': {len(mix)} messages per round")
-        print(f"  {'parser':36} {'µs/msg':>8} {'livestate is':>14}")
-        for parser_name, micros in results.items():
-            ratio = (
-                ""
-                if parser_name == "livestate.decode"
-                else f"{micros / ours:6.2f}x faster"
-                if micros > ours
-                else f"{ours / micros:6.2f}x slower"
-            )
-            print(f"  {parser_name:36} {micros:8.2f} {ratio:>14}")
+        print(f"  {'parser':44} {'best µs/msg':>11} {'median ratio to livestate':>26}")
+        for parser_name, (micros, ratio) in results.items():
+            if parser_name.startswith("livestate"):
+                shown = ""
+            elif ratio >= 1:
+                shown = f"livestate {ratio:5.2f}x faster"
+            else:
+                shown = f"livestate {1 / ratio:5.2f}x slower"
+            print(f"  {parser_name:44} {micros:11.2f} {shown:>26}")
 
 
 if __name__ == "__main__":

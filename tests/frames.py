@@ -35,3 +35,15 @@ def camelize_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [camelize_keys(v) for v in value]
     return value
+
+
+def replace_somewhere(value: Any, replacement: Any, path: list[int]) -> Any:
+    """Replace one nested value of a JSON document, chosen by ``path``."""
+    if not path or not isinstance(value, dict | list) or not value:
+        return replacement
+    if isinstance(value, dict):
+        keys = list(value)
+        key = keys[path[0] % len(keys)]
+        return {**value, key: replace_somewhere(value[key], replacement, path[1:])}
+    index = path[0] % len(value)
+    return [*value[:index], replace_somewhere(value[index], replacement, path[1:]), *value[index + 1 :]]

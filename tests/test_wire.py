@@ -18,7 +18,7 @@ from livestate.testing import strategies
 from livestate.wire.codec import to_camel, to_snake
 
 from conftest import load_jsonl
-from frames import camelize_keys, invalid_frame_data
+from frames import camelize_keys, invalid_frame_data, replace_somewhere
 
 SERVER_VALID = load_jsonl("server_valid.jsonl")
 SERVER_INVALID = load_jsonl("server_invalid.jsonl")
@@ -278,25 +278,13 @@ def test_every_client_message_round_trips(message: wire.ClientMessage) -> None:
     assert wire.decode_client(wire.encode(message)) == message
 
 
-def _replace_somewhere(value: Any, replacement: Any, path: list[int]) -> Any:
-    """Replace one nested value of a JSON document, chosen by ``path``."""
-    if not path or not isinstance(value, dict | list) or not value:
-        return replacement
-    if isinstance(value, dict):
-        keys = list(value)
-        key = keys[path[0] % len(keys)]
-        return {**value, key: _replace_somewhere(value[key], replacement, path[1:])}
-    index = path[0] % len(value)
-    return [*value[:index], _replace_somewhere(value[index], replacement, path[1:]), *value[index + 1 :]]
-
-
 @given(
     st.sampled_from([line["frame"] for line in SERVER_VALID]),
     strategies.json_values,
     st.lists(st.integers(0, 50), max_size=6),
 )
 def test_mutated_frames_decode_or_raise_protocol_error(frame: Any, junk: Any, path: list[int]) -> None:
-    mutated = _replace_somewhere(frame, junk, path)
+    mutated = replace_somewhere(frame, junk, path)
     try:
         message = wire.decode(json.dumps(mutated))
     except ProtocolError:

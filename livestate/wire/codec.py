@@ -25,6 +25,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from livestate.errors import ProtocolError
 from livestate.wire.client import ClientContent, ClientMessage, RealtimeInput, Setup, ToolResponse
+from livestate.wire.fast import builder_eligible, make_builder_structure_fn
 from livestate.wire.scalars import (
     INT32_MAX,
     INT32_MIN,
@@ -70,8 +71,7 @@ WireMessage = ServerMessage | ClientMessage
 try:
     import orjson
 
-    def _loads(data: bytes | str) -> Any:
-        return orjson.loads(data)
+    _loads: Callable[[bytes | str], Any] = orjson.loads
 
     def _dumps(obj: Any) -> str:
         return orjson.dumps(obj).decode()
@@ -261,13 +261,26 @@ def _attrs_structure_factory(
     cls: type, conv: cattrs.Converter, *, nullable: bool = False
 ) -> Callable[[Any, Any], Any]:
     fields = _wire_fields(cls)
+    snake_to_camel = {a.name: to_camel(a.name) for a in fields if "_" in a.name}
+    if not conv.detailed_validation and builder_eligible(cls):
+
+        def normalise(obj: dict[str, Any]) -> dict[str, Any]:
+            return _camelize(obj, snake_to_camel) if "_" in "".join(obj) else obj
+
+        return make_builder_structure_fn(
+            cls,
+            conv,
+            wire_names={a.name: to_camel(a.name) for a in fields},
+            frame_level=[name for name in _FRAME_LEVEL if hasattr(cls, name)],
+            normalise=normalise if snake_to_camel else None,
+            nullable=nullable,
+        )
     renames: dict[str, Any] = {a.name: override(rename=to_camel(a.name)) for a in fields}
     renames.update({name: override(omit=True) for name in _FRAME_LEVEL if hasattr(cls, name)})
     has_extra = "extra" in attrs.fields_dict(cls)
     if has_extra:
         renames["extra"] = override(omit=True)
     generated: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, conv, **renames)
-    snake_to_camel = {a.name: to_camel(a.name) for a in fields if "_" in a.name}
     known = frozenset(to_camel(a.name) for a in fields)
 
     if has_extra:
@@ -378,11 +391,15 @@ def _spellings(kinds: Mapping[str, type]) -> dict[str, str]:
 
 
 _SERVER_KEYS = _spellings(_SERVER_KINDS)
-_FAST_HOOKS: dict[type, Callable[[Any, Any], Any]] = {
+_FAST_HOOKS: dict[type, Callable[..., Any]] = {
     cls: _FAST.get_structure_hook(cls)
     for cls in (*_SERVER_KINDS.values(), *_CLIENT_KINDS.values(), UsageMetadata)
 }
 _CLIENT_KEYS = _spellings(_CLIENT_KINDS)
+#: The builder of each server kind under either spelling of its key, for frames that hold the kind alone.
+_SERVER_BUILDERS: dict[str, Callable[..., Any]] = {
+    spelling: _FAST_HOOKS[_SERVER_KINDS[name]] for spelling, name in _SERVER_KEYS.items() if name != _USAGE
+}
 
 
 def _wire_path(path: str) -> str:
@@ -397,9 +414,11 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
     return cattrs.v.format_exception(exc, type_)
 
 
-def _structure(body: Any, cls: type, kind: str) -> Any:
+def _structure(body: Any, cls: type, kind: str, usage: UsageMetadata | None = None) -> Any:
     try:
-        return _FAST_HOOKS[cls](body, cls)
+        if usage is None:
+            return _FAST_HOOKS[cls](body, cls)
+        return _FAST_HOOKS[cls](body, cls, usage)  # every server kind's hook is a builder's
     except Exception:
         pass
     try:
@@ -458,7 +477,23 @@ def decode(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> Ser
 
     Raises :class:`ProtocolError` naming the wire field for anything malformed; nothing else escapes.
     """
-    return _server_message(_load(data, max_size))
+    obj = _load(data, max_size)
+    if len(obj) == 1:  # the common frame, one kind alone: build it directly
+        ((key, body),) = obj.items()
+        build = _SERVER_BUILDERS.get(key)
+        if build is not None:
+            try:
+                message = build(body)
+            except Exception:
+                pass  # the general path below says what is wrong
+            else:
+                if type(message) is not GoAway or _time_left_ok(message):
+                    return message  # type: ignore[no-any-return]
+    return _server_message(obj)
+
+
+def _time_left_ok(go_away: GoAway) -> bool:
+    return go_away.time_left is None or go_away.time_left.nanos >= 0
 
 
 def _server_message(obj: dict[str, Any]) -> ServerMessage:
@@ -468,11 +503,9 @@ def _server_message(obj: dict[str, Any]) -> ServerMessage:
         if usage_metadata is not None:
             return UsageReport(usage_metadata=usage_metadata)
         return UnknownMessage(keys=tuple(obj), raw=obj)
-    message = _structure(body, _SERVER_KINDS[kind], kind)
+    message = _structure(body, _SERVER_KINDS[kind], kind, usage_metadata)
     if type(message) is GoAway and message.time_left is not None and message.time_left.nanos < 0:
         raise ProtocolError(f"goAway.timeLeft: must not be negative, got {message.time_left.text!r}")
-    if usage_metadata is not None:
-        message = attrs.evolve(message, usage_metadata=usage_metadata)
     return message  # type: ignore[no-any-return]
 
 

@@ -30,7 +30,9 @@ __all__ = [
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _DURATION_MAX_SECONDS = 315_576_000_000
-_DURATION = re.compile(r"(-?)(\d+)(?:\.(\d{1,9}))?s")
+_DURATION = re.compile(r"(-?)(\d+)(?:\.(\d{1,9}))?s", re.ASCII)
+#: Nanoseconds per unit of a fraction with that many digits ("5" → 10⁸, "000000001" → 1).
+_NANOS_PER_FRACTION_UNIT = tuple(10 ** (9 - digits) for digits in range(10))
 
 #: A proto3 int64: an integral JSON number or a decimal string on the wire; emitted as a string.
 Int64 = NewType("Int64", int)
@@ -71,7 +73,9 @@ class Duration:
         seconds = int(whole)
         if seconds > _DURATION_MAX_SECONDS:
             raise WireValueError(f"duration out of range: {text!r}")
-        nanos = seconds * 1_000_000_000 + int((fraction or "").ljust(9, "0"))
+        nanos = seconds * 1_000_000_000
+        if fraction is not None:
+            nanos += int(fraction) * _NANOS_PER_FRACTION_UNIT[len(fraction)]
         return cls(-nanos if sign else nanos, text)
 
     @classmethod
