@@ -1,6 +1,9 @@
 """Decode speed: livestate vs google-genai's parser vs a bare JSON load, in one run.
 
-Usage: python bench/decode.py [--rounds N]
+Usage: python bench/decode.py [--rounds N] [--stdlib-json]
+
+``--stdlib-json`` measures livestate as installed without the ``speed`` extra (its stdlib JSON fallback);
+the orjson row is then left out.
 
 Two mixes: every valid server fixture once ("fixtures"), and a session-like mix where 8 frames in 10 are
 model audio (80 ms of 24 kHz PCM, pretty-printed as the Gemini API sends it) and the rest are fixtures
@@ -25,10 +28,6 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import orjson
-
-from livestate import wire
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -88,7 +87,9 @@ def loop(parse: Callable[[Any], object], frames: list[Any]) -> Callable[[], None
     return run
 
 
-def measure(mix: list[tuple[str, bool]], rounds: int) -> dict[str, tuple[float, float]]:
+def measure(
+    mix: list[tuple[str, bool]], rounds: int, decode: Callable[[Any], object]
+) -> dict[str, tuple[float, float]]:
     """Per parser: (best µs per message, median over rounds of its time / livestate's on the same frames).
 
     Every round runs every parser once, interleaved, so a slow patch of a shared machine lands on all of
@@ -111,10 +112,10 @@ def measure(mix: list[tuple[str, bool]], rounds: int) -> dict[str, tuple[float, 
 
     # name: (run, message count, the livestate run measured on the same frames)
     parsers: dict[str, tuple[Callable[[], None], int, str]] = {
-        "livestate.decode": (loop(wire.decode, datas), len(datas), "livestate.decode"),
+        "livestate.decode": (loop(decode, datas), len(datas), "livestate.decode"),
         "google-genai receive path": (run_sdk, len(datas), "livestate.decode"),
         "livestate.decode (frames pydantic accepts)": (
-            loop(wire.decode, validatable),
+            loop(decode, validatable),
             len(validatable),
             "livestate.decode (frames pydantic accepts)",
         ),
@@ -123,9 +124,11 @@ def measure(mix: list[tuple[str, bool]], rounds: int) -> dict[str, tuple[float, 
             len(validatable),
             "livestate.decode (frames pydantic accepts)",
         ),
-        "bare orjson.loads": (loop(orjson.loads, datas), len(datas), "livestate.decode"),
         "bare json.loads": (loop(json.loads, datas), len(datas), "livestate.decode"),
     }
+    if "orjson" in sys.modules and sys.modules["orjson"] is not None:
+        orjson_loads = sys.modules["orjson"].loads
+        parsers["bare orjson.loads"] = (loop(orjson_loads, datas), len(datas), "livestate.decode")
     times: dict[str, list[float]] = {name: [] for name in parsers}
     for _ in range(rounds):
         for name, (run, count, _ref) in parsers.items():
@@ -141,7 +144,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--repeat", type=int, default=20, help="copies of the mix per round")
+    parser.add_argument("--stdlib-json", action="store_true", help="livestate without orjson")
     args = parser.parse_args()
+    if args.stdlib_json:
+        sys.modules["orjson"] = None  # type: ignore[assignment]
+    from livestate.wire import decode
 
     fixtures = [(json.dumps(f), "vertex" in name) for name, f in fixture_frames()]
     session = []
@@ -149,9 +156,11 @@ def main() -> None:
         session += [(audio_frame(i * 4 + k), False) for k in range(4)] + [item]
     mixes = {"fixtures": fixtures * args.repeat, "session": session * max(1, args.repeat // 4)}
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.rounds} interleaved rounds")
+    loader = "stdlib json" if args.stdlib_json else "orjson"
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.rounds} interleaved rounds,")
+    print(f"livestate loading JSON with {loader}")
     for name, mix in mixes.items():
-        results = measure(mix, args.rounds)
+        results = measure(mix, args.rounds, decode)
         print(f"\nmix '{name}': {len(mix)} messages per round")
         print(f"  {'parser':44} {'best µs/msg':>11} {'median ratio to livestate':>26}")
         for parser_name, (micros, ratio) in results.items():

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from livestate import wire
 from livestate.errors import LiveStateError, ProtocolError
 from livestate.testing import strategies
+from livestate.wire import codec
 from livestate.wire.codec import to_camel, to_snake
 
 from conftest import load_jsonl
@@ -53,9 +54,20 @@ EXPECTED_KIND = {
 }
 
 
+@pytest.fixture(params=["installed", "stdlib"])
+def json_library(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the JSON library the codec chose (orjson here), then with its stdlib fallback."""
+    if request.param == "stdlib":
+        monkeypatch.setattr(codec, "_loads", codec.stdlib_loads)
+        monkeypatch.setattr(codec, "_dumps", codec.stdlib_dumps)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("line", SERVER_VALID, ids=lambda line: line["name"])
 @pytest.mark.parametrize("form", ["compact-text", "pretty-binary"])
-def test_valid_server_frame_decodes_and_round_trips(line: dict[str, Any], form: str) -> None:
+def test_valid_server_frame_decodes_and_round_trips(
+    line: dict[str, Any], form: str, json_library: str
+) -> None:
     frame = line["frame"]
     data: str | bytes = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
     if form == "pretty-binary":
@@ -193,7 +205,9 @@ ERROR_PATH = {
 
 
 @pytest.mark.parametrize("line", SERVER_INVALID, ids=lambda line: line["name"])
-def test_invalid_server_frame_raises_protocol_error_naming_the_field(line: dict[str, Any]) -> None:
+def test_invalid_server_frame_raises_protocol_error_naming_the_field(
+    line: dict[str, Any], json_library: str
+) -> None:
     with pytest.raises(ProtocolError) as info:
         wire.decode(invalid_frame_data(line))
     assert str(info.value).startswith(ERROR_PATH.get(line["name"], "frame:")), str(info.value)
@@ -403,3 +417,52 @@ def test_every_field_the_sdk_knows_is_a_field_here(sdk_name: str, ours: type) ->
     renamed = {"voice_activity_type": "type"}
     sdk_fields = {renamed.get(f, f) for f in getattr(types, sdk_name).model_fields}
     assert sdk_fields - {a.name for a in attrs.fields(ours)} == set()
+
+
+# --- the stdlib JSON fallback -------------------------------------------------------------------
+
+
+def _reference_loads(data: bytes | str) -> Any:
+    def reject(name: str) -> Any:
+        raise ValueError(name)
+
+    return json.loads(data, parse_constant=reject)
+
+
+def _outcome(loads: Any, data: bytes | str) -> Any:
+    try:
+        return ("value", loads(data))
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return ("error", None)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"a": 1}',
+        '  \n{"a": 1}',
+        '{"a": 1}\n\t ',
+        '{"a": 1} x',
+        '{"a": 1}{"b": 2}',
+        '{"a": 1}\u00a0',  # not JSON whitespace
+        "",
+        "   ",
+        '{"a": NaN}',
+        "-Infinity",
+        '"text"',
+        "[1, 2]",
+        b'{"a": "\xc3\xa9"}',
+        b'{"a": "\xff"}',
+    ],
+)
+def test_stdlib_loads_agrees_with_json_loads(data: bytes | str) -> None:
+    if isinstance(data, bytes) and b"\xff" in data:
+        with pytest.raises(UnicodeDecodeError):
+            codec.stdlib_loads(data)
+        return
+    assert _outcome(codec.stdlib_loads, data) == _outcome(_reference_loads, data)
+
+
+@given(st.text(max_size=40) | strategies.json_values.map(json.dumps) | st.sampled_from(["{} ", " []", "1 2"]))
+def test_stdlib_loads_agrees_with_json_loads_on_any_text(data: str) -> None:
+    assert _outcome(codec.stdlib_loads, data) == _outcome(_reference_loads, data)

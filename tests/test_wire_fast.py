@@ -173,3 +173,47 @@ def test_fast_path_and_detailed_converter_agree_on_every_class(message: Any) -> 
         assert kind is not None
         fast, detailed = structure_both(kind, body)
         assert fast is not REJECTED and fast == detailed
+
+
+def test_only_plain_slotted_classes_are_eligible() -> None:
+    @attrs.define(slots=False)
+    class WithDict:
+        a: str | None = None
+
+    @attrs.frozen
+    class WithValidator:
+        a: str | None = attrs.field(default=None, validator=attrs.validators.instance_of(str))
+
+    @attrs.frozen
+    class WithPostInit:
+        a: str | None = None
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    @attrs.frozen
+    class Plain:
+        a: str | None = None
+
+    assert [builder_eligible(c) for c in (WithDict, WithValidator, WithPostInit, Plain)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+
+
+@attrs.frozen(kw_only=True)
+class Sample:
+    """A plain class whose second field is not an Optional: it takes the converter's hook as it is."""
+
+    name: str | None = None
+    count: wire.Int64 = None  # type: ignore[assignment]
+
+
+def test_a_field_without_optional_goes_through_its_hook_unchanged() -> None:
+    hook = codec._FAST.get_structure_hook(Sample)
+    assert hook({"name": "a", "count": "12"}, Sample) == Sample(name="a", count=wire.Int64(12))
+    assert type(hook({"count": 12}, Sample).count) is int
+    with pytest.raises(ValueError, match="int64"):
+        hook({"count": "twelve"}, Sample)

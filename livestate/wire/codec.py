@@ -13,6 +13,7 @@ structures the same object again with detailed validation to say exactly where t
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 from collections.abc import Callable, Mapping
 from types import UnionType
@@ -68,28 +69,52 @@ DEFAULT_MAX_FRAME_BYTES: Final = 1 << 20
 
 WireMessage = ServerMessage | ClientMessage
 
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_json_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# typeshed types the context argument as a scanner; it is the decoder whose settings the scanner copies.
+_scan_value = json.scanner.make_scanner(_json_decoder)  # type: ignore[arg-type]
+_JSON_WHITESPACE = " \t\n\r"
+
+
+def stdlib_loads(data: bytes | str) -> Any:
+    """Parse one UTF-8 JSON document with the standard library (NaN and Infinity rejected).
+
+    Calls the decoder's C scanner directly: ``json.loads`` spends more time finding where the document
+    starts and ends (two regular expressions) than a short frame takes to scan. Anything the direct call
+    cannot settle (leading whitespace, trailing data) goes through the full decoder, which also words
+    the errors.
+    """
+    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    try:
+        obj, end = _scan_value(text, 0)
+    except StopIteration:
+        return _json_decoder.decode(text)
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+        return _json_decoder.decode(text)
+    return obj
+
+
+def stdlib_dumps(obj: Any) -> str:
+    """Compact JSON with the standard library."""
+    return _json_encoder.encode(obj)
+
+
+_loads: Callable[[bytes | str], Any]
 try:
     import orjson
 
-    _loads: Callable[[bytes | str], Any] = orjson.loads
+    _loads = orjson.loads
 
     def _dumps(obj: Any) -> str:
         return orjson.dumps(obj).decode()
 
 except ImportError:  # pragma: no cover - exercised only without the optional speed-up
-
-    def _reject_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    _json_decoder = json.JSONDecoder(parse_constant=_reject_constant)
-    _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-    def _loads(data: bytes | str) -> Any:
-        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
-        return _json_decoder.decode(text)
-
-    def _dumps(obj: Any) -> str:
-        return _json_encoder.encode(obj)
+    _loads, _dumps = stdlib_loads, stdlib_dumps
 
 
 def to_camel(name: str) -> str:
