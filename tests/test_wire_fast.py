@@ -217,3 +217,14 @@ def test_a_field_without_optional_goes_through_its_hook_unchanged() -> None:
     assert type(hook({"count": 12}, Sample).count) is int
     with pytest.raises(ValueError, match="int64"):
         hook({"count": "twelve"}, Sample)
+
+
+def test_unknown_snake_case_keys_are_ignored_beside_known_ones() -> None:
+    # An unknown key with an underscore must not send the builder back to normalising for ever.
+    assert wire.decode('{"serverContent": {"future_field": 1}}') == wire.ServerContent()
+    message = wire.decode(
+        '{"serverContent": {"future_field": 1, "turn_complete": true, "interrupted": true}}'
+    )
+    assert message == wire.ServerContent(turn_complete=True, interrupted=True)
+    with pytest.raises(ProtocolError, match="given twice"):
+        wire.decode('{"serverContent": {"turnComplete": true, "turn_complete": true}}')

@@ -16,6 +16,7 @@ import json
 import json.scanner
 import math
 from collections.abc import Callable, Mapping
+from functools import partial
 from types import UnionType
 from typing import Any, Final, Union, get_args, get_origin
 
@@ -288,16 +289,12 @@ def _attrs_structure_factory(
     fields = _wire_fields(cls)
     snake_to_camel = {a.name: to_camel(a.name) for a in fields if "_" in a.name}
     if not conv.detailed_validation and builder_eligible(cls):
-
-        def normalise(obj: dict[str, Any]) -> dict[str, Any]:
-            return _camelize(obj, snake_to_camel) if "_" in "".join(obj) else obj
-
         return make_builder_structure_fn(
             cls,
             conv,
             wire_names={a.name: to_camel(a.name) for a in fields},
             frame_level=[name for name in _FRAME_LEVEL if hasattr(cls, name)],
-            normalise=normalise if snake_to_camel else None,
+            normalise=partial(_camelize, snake_to_camel=snake_to_camel) if snake_to_camel else None,
             nullable=nullable,
         )
     renames: dict[str, Any] = {a.name: override(rename=to_camel(a.name)) for a in fields}
@@ -512,13 +509,15 @@ def decode(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> Ser
             except Exception:
                 pass  # the general path below says what is wrong
             else:
-                if type(message) is not GoAway or _time_left_ok(message):
+                if type(message) is not GoAway or _negative_time_left(message) is None:
                     return message  # type: ignore[no-any-return]
     return _server_message(obj)
 
 
-def _time_left_ok(go_away: GoAway) -> bool:
-    return go_away.time_left is None or go_away.time_left.nanos >= 0
+def _negative_time_left(go_away: GoAway) -> str | None:
+    """The wire text of ``timeLeft`` when it is negative (a frame the decoder rejects), else None."""
+    time_left = go_away.time_left
+    return time_left.text if time_left is not None and time_left.nanos < 0 else None
 
 
 def _server_message(obj: dict[str, Any]) -> ServerMessage:
@@ -529,8 +528,8 @@ def _server_message(obj: dict[str, Any]) -> ServerMessage:
             return UsageReport(usage_metadata=usage_metadata)
         return UnknownMessage(keys=tuple(obj), raw=obj)
     message = _structure(body, _SERVER_KINDS[kind], kind, usage_metadata)
-    if type(message) is GoAway and message.time_left is not None and message.time_left.nanos < 0:
-        raise ProtocolError(f"goAway.timeLeft: must not be negative, got {message.time_left.text!r}")
+    if type(message) is GoAway and (negative := _negative_time_left(message)) is not None:
+        raise ProtocolError(f"goAway.timeLeft: must not be negative, got {negative!r}")
     return message  # type: ignore[no-any-return]
 
 

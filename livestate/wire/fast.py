@@ -74,7 +74,7 @@ def make_builder_structure_fn(
         "not_an_object": _not_an_object,
         "normalise": normalise,
         # A field's Python name is also its snake_case wire spelling.
-        "snake": frozenset(f for f, wire in wire_names.items() if f != wire and normalise is not None),
+        "snake": frozenset(f for f, wire in wire_names.items() if f != wire) if normalise else frozenset(),
     }
     fields = [f for f in attrs.fields(cls) if f.name not in frame_level]
     lines = [
