@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from livestate import wire
-from livestate.commands import BufferMessage, Command, DropBuffered, ReplayBuffered, TrimToIndex
+from livestate.commands import BufferMessage, Command, DropBuffered, ReplayBuffered, TrimSeqs, TrimToIndex
 
 __all__ = ["ReplayBuffer"]
 
@@ -25,9 +25,6 @@ class ReplayBuffer:
 
     def __len__(self) -> int:
         return len(self._messages)
-
-    def __contains__(self, seq: object) -> bool:
-        return seq in self._messages
 
     def items(self) -> list[tuple[int, wire.ClientMessage]]:
         """Every buffered ``(seq, message)``, oldest first (to persist beside a session snapshot)."""
@@ -45,18 +42,21 @@ class ReplayBuffer:
         return list(self._messages)
 
     def apply(self, command: Command) -> list[tuple[int, wire.ClientMessage]]:
-        """Carry out one command. ``ReplayBuffered`` returns the ``(seq, message)`` pairs to send, in order;
-        every other command returns an empty list (commands that are not about the buffer are ignored)."""
+        """Carry out one command and return ``(seq, message)`` pairs, oldest first: for ``ReplayBuffered``
+        the messages to send, in order; for ``DropBuffered`` the messages it forgot, to hand back to the
+        application (the notice that follows names the same seqs). Every other command returns an empty list
+        (commands that are not about the buffer are ignored)."""
         kind = type(command)
         if kind is BufferMessage:
             self._messages[command.seq] = command.message  # type: ignore[union-attr]
         elif kind is TrimToIndex:
             self.trim(command.seq)  # type: ignore[union-attr]
-        elif kind is DropBuffered:
-            for seq in command.seqs:  # type: ignore[union-attr]
-                self._messages.pop(seq, None)
         elif kind is ReplayBuffered:
             return list(self.replay(command.first_seq, command.last_seq))  # type: ignore[union-attr]
+        elif kind is DropBuffered or kind is TrimSeqs:
+            messages = self._messages
+            forgotten = [(seq, messages.pop(seq)) for seq in command.seqs if seq in messages]  # type: ignore[union-attr]
+            return forgotten if kind is DropBuffered else []
         return []
 
     def trim(self, seq: int) -> int:

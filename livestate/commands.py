@@ -1,8 +1,14 @@
 """Outputs of the session: what the transport must do, in order, and what the application is told.
 
 Carry out every returned command, in the order given. Notices (``StateChanged``, ``Resumed``,
-``ToolCallsOrphaned``, ``TurnAborted``, ``MessagesDropped``, ``SessionFailed``) change nothing on the wire:
-hand them to the application.
+``ToolCallsOrphaned``, ``TurnAborted``, ``MessagesDropped``, ``MessagesUnconfirmed``, ``SessionFailed``,
+``FrameRejected``) change nothing on the wire: hand them to the application.
+
+Every client message the application hands over ends in exactly one of two ways: confirmed (consumed by
+index, or covered by a handle: ``TrimToIndex`` / ``TrimSeqs``), or handed back by ``MessagesDropped`` (never
+delivered) or ``MessagesUnconfirmed`` (sent, but never proven consumed). The core names them by ``seq``; the
+transport, which holds the payloads, fills in ``messages`` (``ReplayBuffer.apply(DropBuffered(...))`` returns
+them).
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ __all__ = [
     "CloseConnection",
     "Command",
     "DropBuffered",
+    "FrameRejected",
     "MessagesDropped",
+    "MessagesUnconfirmed",
     "Notice",
     "OpenConnection",
     "ReconnectWithHandle",
+    "RecorderFailed",
     "ReplayBuffered",
     "Resumed",
     "SendMessage",
@@ -30,6 +39,7 @@ __all__ = [
     "StartTimer",
     "StateChanged",
     "ToolCallsOrphaned",
+    "TrimSeqs",
     "TrimToIndex",
     "TurnAborted",
 ]
@@ -80,8 +90,17 @@ class TrimToIndex:
 
 
 @attrs.frozen(kw_only=True)
+class TrimSeqs:
+    """Forget exactly the buffered messages ``seqs``: the server has them. (Emitted instead of
+    ``TrimToIndex`` when the confirmed messages are not the oldest seqs, after a re-seed reordered the wire.)"""
+
+    seqs: tuple[int, ...]
+
+
+@attrs.frozen(kw_only=True)
 class DropBuffered:
-    """Forget the buffered messages ``seqs`` without sending them (a notice says why)."""
+    """Forget the buffered messages ``seqs`` without sending them again; the notice that follows hands them
+    back to the application."""
 
     seqs: tuple[int, ...]
 
@@ -132,6 +151,9 @@ class Resumed:
     state_restored: bool
     #: How many buffered client messages are being replayed into the new connection.
     replayed: int
+    #: A fresh session with ``reseed_history``: how many unconsumed messages wait for the application's
+    #: re-seed (its ``clientContent`` with ``turnComplete``) or ``reseed_timeout``, then go out.
+    held: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -146,28 +168,80 @@ class TurnAborted:
     """Notice: a reconnect cut the model's turn; no ``turnComplete`` will come for it."""
 
 
+def _messages_repr(messages: tuple[tuple[int, wire.ClientMessage], ...]) -> str:
+    return f"<{len(messages)} messages>"
+
+
 @attrs.frozen(kw_only=True)
 class MessagesDropped:
-    """Notice: ``count`` messages were not delivered (or not confirmed delivered), for ``reason``."""
+    """Notice: these client messages were never delivered (and will not be): handed back for ``reason``.
+
+    ``seqs`` names them; ``messages`` holds ``(seq, message)`` pairs once a transport filled them in."""
 
     count: int
     reason: str
+    seqs: tuple[int, ...] = ()
+    messages: tuple[tuple[int, wire.ClientMessage], ...] = attrs.field(default=(), repr=_messages_repr)
+
+
+@attrs.frozen(kw_only=True)
+class MessagesUnconfirmed:
+    """Notice: these client messages went out but were never proven consumed (no index or handle covers
+    them), and the session can no longer replay them: handed back for ``reason``. The server may have them."""
+
+    count: int
+    reason: str
+    seqs: tuple[int, ...] = ()
+    messages: tuple[tuple[int, wire.ClientMessage], ...] = attrs.field(default=(), repr=_messages_repr)
 
 
 @attrs.frozen(kw_only=True)
 class SessionFailed:
-    """Notice: the session is FAILED and will not reconnect."""
+    """Notice: the session is FAILED and will not reconnect.
+
+    ``seqs`` / ``messages`` are every client message that was not confirmed (the same ones the
+    ``MessagesDropped`` / ``MessagesUnconfirmed`` notices just before it hand back)."""
 
     reason: str
+    seqs: tuple[int, ...] = ()
+    messages: tuple[tuple[int, wire.ClientMessage], ...] = attrs.field(default=(), repr=_messages_repr)
 
 
-Notice = StateChanged | Resumed | ToolCallsOrphaned | TurnAborted | MessagesDropped | SessionFailed
+@attrs.frozen(kw_only=True)
+class FrameRejected:
+    """Notice: a server frame was malformed or impossible (``error`` says which wire field); the session
+    ignored it and is unchanged. Server frames are never client messages: nothing the application sent is
+    affected."""
+
+    error: str
+
+
+@attrs.frozen(kw_only=True)
+class RecorderFailed:
+    """Notice (from drivers): the session's recorder (journal) raised ``error``; the event was applied without
+    it, and the session carries on unrecorded. Nothing the application sent is affected."""
+
+    error: str
+
+
+Notice = (
+    StateChanged
+    | Resumed
+    | ToolCallsOrphaned
+    | TurnAborted
+    | MessagesDropped
+    | MessagesUnconfirmed
+    | SessionFailed
+    | FrameRejected
+    | RecorderFailed
+)
 Command = (
     OpenConnection
     | ReconnectWithHandle
     | SendMessage
     | BufferMessage
     | TrimToIndex
+    | TrimSeqs
     | DropBuffered
     | ReplayBuffered
     | StartTimer

@@ -18,11 +18,13 @@ __all__ = [
     "Connect",
     "ConnectionClosed",
     "ConnectionOpened",
+    "DiscardRequested",
     "Event",
     "MessageReceived",
     "SendRequested",
     "Timer",
     "TimerFired",
+    "TransportFailed",
 ]
 
 
@@ -37,6 +39,8 @@ class Timer(enum.Enum):
     BACKOFF = "backoff"
     #: The connection proved healthy: the per-outage attempt count resets.
     HEALTHY = "healthy"
+    #: A fresh session holds the unconsumed input for the application's re-seed; at this deadline it goes out.
+    RESEED = "reseed"
 
 
 @attrs.frozen(kw_only=True)
@@ -96,6 +100,23 @@ class CloseRequested:
     at: float
 
 
+@attrs.frozen(kw_only=True)
+class DiscardRequested:
+    """The application gives up the input a fresh session holds for its re-seed: it is handed back."""
+
+    at: float
+
+
+@attrs.frozen(kw_only=True)
+class TransportFailed:
+    """The transport hit an error no reconnect can fix (a bad URL, HTTP 401/403/404 at the handshake, a
+    sending task that crashed): the session fails with ``reason``."""
+
+    at: float
+    reason: str
+    connection: int | None = None
+
+
 Event = (
     Connect
     | ConnectionOpened
@@ -104,4 +125,6 @@ Event = (
     | ConnectionClosed
     | TimerFired
     | CloseRequested
+    | DiscardRequested
+    | TransportFailed
 )

@@ -52,7 +52,7 @@ class SessionState(enum.Enum):
     RECONNECTING = "reconnecting"
     #: Closed by the application. Terminal.
     CLOSED = "closed"
-    #: Gave up (fatal close, rejected fresh setup, budget spent). Terminal.
+    #: Gave up (fatal close, refused fresh setup, permanent transport error, budget spent). Terminal.
     FAILED = "failed"
 
 
@@ -73,7 +73,8 @@ STATE_DOCS: dict[SessionState, str] = {
     S.RECONNECTING: "Between connections: old one closed, backing off or awaiting the new `setupComplete`; "
     "sends are buffered.",
     S.CLOSED: "Closed by the application. Terminal.",
-    S.FAILED: "Gave up: fatal close, rejected fresh setup or attempt budget spent. Terminal.",
+    S.FAILED: "Gave up: fatal close, refused fresh setup, permanent transport error, or the budget of attempts "
+    "without progress spent. Terminal.",
 }
 
 
@@ -150,6 +151,28 @@ TABLE: tuple[Row, ...] = (
         "retryable close within budget: back off, resume (or start fresh if the handle was rejected)",
     ),
     Row("connection_lost", _ANY_CONNECTION, S.FAILED, after="fail", doc="fatal close or budget spent"),
+    Row(
+        "setup_refused",
+        (S.CONNECTING, S.RECONNECTING),
+        S.RECONNECTING,
+        ("may_retry",),
+        "recover",
+        "an `error` frame answers a resume's `setup`: the handle is refused, start a fresh session",
+    ),
+    Row(
+        "setup_refused",
+        (S.CONNECTING, S.RECONNECTING),
+        S.FAILED,
+        after="fail",
+        doc="an `error` frame answers a fresh `setup`: fail with the server's words",
+    ),
+    Row(
+        "transport_failed",
+        _ANY_CONNECTION,
+        S.FAILED,
+        after="fail",
+        doc="bad URL, HTTP 401/403/404 or a crashed sender: fail at once",
+    ),
     Row(
         "setup_timeout",
         (S.CONNECTING, S.RECONNECTING),

@@ -7,6 +7,9 @@ Close codes map to an action through one overridable table, as data.
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -81,64 +84,134 @@ def classify_close(rules: tuple[CloseRule, ...], code: int, reason: str) -> Clos
     return CloseAction.RETRY
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise UsageError(f"SessionConfig.{attribute.name} must not be negative, got {value!r}")
+def _number(minimum: float, *, above: bool = False) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """A validator: a real, finite number ``>= minimum`` (``> minimum`` when ``above``)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UsageError(f"SessionConfig.{attribute.name} must be a finite number, got {value!r}")
+        if value < minimum or (above and value == minimum):
+            bound = f"greater than {minimum}" if above else f"at least {minimum}"
+            raise UsageError(f"SessionConfig.{attribute.name} must be {bound}, got {value!r}")
+
+    return check
+
+
+def _integer(minimum: int) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """A validator: an int (not a bool) ``>= minimum``."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"SessionConfig.{attribute.name} must be an int, got {value!r}")
+        if value < minimum:
+            raise UsageError(f"SessionConfig.{attribute.name} must be at least {minimum}, got {value!r}")
+
+    return check
+
+
+def _instance(kind: type | tuple[type, ...]) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """A validator: an instance of ``kind`` (for bools, exactly ``True`` or ``False``)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, kind):
+            name = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise UsageError(f"SessionConfig.{attribute.name} must be a {name}, got {value!r}")
+
+    return check
+
+
+def _close_rules(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(rule, CloseRule) for rule in value):
+        raise UsageError(f"SessionConfig.close_rules must be a tuple of CloseRule, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
 class SessionConfig:
     """Everything a :class:`~livestate.Session` needs to know up front. Immutable; share it freely.
 
-    Raises :class:`UsageError` for a configuration the service would refuse (``transparent`` on the Gemini API).
+    Every field is checked when the config is made: a wrong type, a value out of range, ``backoff_max`` below
+    ``backoff_initial``, ``transparent`` on the Gemini API, an empty model or a ``sessionResumption`` set by
+    hand (livestate owns it) raise :class:`UsageError` naming the field.
+
+    The defaults are the product: lossless (nothing the application sends is dropped without being handed
+    back), and a session that keeps making progress never spends its reconnect budget. Tests and demos
+    compress time through the timing knobs only.
     """
 
     #: The setup sent on every connection; livestate fills in ``sessionResumption``.
-    setup: wire.Setup
-    backend: Backend = Backend.GEMINI_API
+    setup: wire.Setup = attrs.field(validator=_instance(wire.Setup))
+    backend: Backend = attrs.field(default=Backend.GEMINI_API, validator=_instance(Backend))
     #: Ask for ``lastConsumedClientMessageIndex`` (Vertex only) and replay exactly what was not consumed.
-    transparent: bool = False
+    transparent: bool = attrs.field(default=False, validator=_instance(bool))
     #: Seconds to wait for ``setupComplete`` before the attempt counts as failed.
-    setup_timeout: float = attrs.field(default=15.0, validator=_non_negative)
+    setup_timeout: float = attrs.field(default=15.0, validator=_number(0, above=True))
     #: Reconnect this many seconds before a ``goAway`` deadline at the latest.
-    goaway_margin: float = attrs.field(default=5.0, validator=_non_negative)
+    goaway_margin: float = attrs.field(default=5.0, validator=_number(0))
     #: Handle-only mode: messages sent less than this long before a new handle are kept for replay.
-    guard_window: float = attrs.field(default=2.0, validator=_non_negative)
-    #: A connection that stays up this long resets the per-outage attempt count.
-    healthy_after: float = attrs.field(default=10.0, validator=_non_negative)
+    guard_window: float = attrs.field(default=2.0, validator=_number(0))
+    #: A connection that stays up this long resets the per-outage attempt count (a secondary reset: any
+    #: progress on a connection resets it first, see ``max_attempts_per_outage``).
+    healthy_after: float = attrs.field(default=10.0, validator=_number(0, above=True))
     #: A handle older than this (after the last connection ended) is not used; the session starts fresh.
-    handle_ttl: float = attrs.field(default=7200.0, validator=_non_negative)
+    handle_ttl: float = attrs.field(default=7200.0, validator=_number(0, above=True))
     #: Backoff before reconnect attempt n: ``min(backoff_max, backoff_initial * backoff_factor**(n-2))``,
     #: with the first attempt of an outage immediate, scaled by a jitter in ``[1 - backoff_jitter, 1]``.
-    backoff_initial: float = attrs.field(default=0.5, validator=_non_negative)
-    backoff_factor: float = attrs.field(default=2.0, validator=_non_negative)
-    backoff_max: float = attrs.field(default=30.0, validator=_non_negative)
-    backoff_jitter: float = attrs.field(default=0.5, validator=_non_negative)
-    #: Reconnect attempts allowed in one outage, and over the whole session.
-    max_attempts_per_outage: int = 5
-    max_attempts_per_session: int = 100
+    backoff_initial: float = attrs.field(default=0.5, validator=_number(0))
+    backoff_factor: float = attrs.field(default=2.0, validator=_number(1))
+    backoff_max: float = attrs.field(default=30.0, validator=_number(0))
+    backoff_jitter: float = attrs.field(default=0.5, validator=_number(0))
+    #: Reconnect attempts that made no progress allowed in one outage, and over the whole session. An attempt
+    #: makes progress when its connection completes setup and then brings a resumable handle, consumes
+    #: input (an index advance) or carries server content; that ends the outage and the attempt is not
+    #: counted. So a session that keeps making progress never fails, however often it is dropped.
+    max_attempts_per_outage: int = attrs.field(default=5, validator=_integer(1))
+    max_attempts_per_session: int = attrs.field(default=100, validator=_integer(1))
     #: Seed of the deterministic jitter.
-    seed: int = 0
-    close_rules: tuple[CloseRule, ...] = DEFAULT_CLOSE_RULES
-    #: Unconsumed client messages kept for replay; past either limit the oldest are dropped (and counted).
-    max_buffer_messages: int = 20_000
-    max_buffer_bytes: int = 64 << 20
+    seed: int = attrs.field(default=0, validator=_integer(-(2**63)))
+    close_rules: tuple[CloseRule, ...] = attrs.field(default=DEFAULT_CLOSE_RULES, validator=_close_rules)
+    #: Unconsumed client messages kept for replay. When either limit is reached, ``Session`` raises
+    #: ``BufferFull`` (the async drivers make ``send()`` wait for room) unless ``drop_oldest_when_full``.
+    max_buffer_messages: int = attrs.field(default=20_000, validator=_integer(1))
+    max_buffer_bytes: int = attrs.field(default=64 << 20, validator=_integer(1))
+    #: Opt-in: when the buffer is full, evict the oldest messages (handed back in a notice) instead.
+    drop_oldest_when_full: bool = attrs.field(default=False, validator=_instance(bool))
     #: Transparent mode: the wire index of the first client message after ``setup`` (which is 0).
-    first_client_index: int = 1
-    #: After a resume is rejected and a fresh session starts: replay the buffered input into it (``True``),
-    #: or drop it with a ``MessagesDropped`` notice so the application can re-seed history first (``False``).
-    replay_after_fresh_session: bool = False
+    first_client_index: int = attrs.field(default=1, validator=_integer(0))
+    #: After a resume is rejected and a fresh session starts: replay the unconsumed input into it (``True``,
+    #: lossless), or hand it back in a ``MessagesDropped`` notice without sending it (``False``).
+    replay_after_fresh_session: bool = attrs.field(default=True, validator=_instance(bool))
     #: A fresh session that replaces a lost one (its resume was rejected or its handle expired) asks for
-    #: ``historyConfig.initialHistoryInClientContent`` so the application can re-seed the conversation.
-    reseed_history: bool = False
-    #: Frames longer than this are a ProtocolError before parsing.
-    max_frame_bytes: int = wire.DEFAULT_MAX_FRAME_BYTES
+    #: ``historyConfig.initialHistoryInClientContent`` so the application can re-seed the conversation; the
+    #: unconsumed input then waits for the re-seed (the application's ``clientContent`` with
+    #: ``turnComplete``) or ``reseed_timeout``, whichever comes first, and goes out after it.
+    reseed_history: bool = attrs.field(default=False, validator=_instance(bool))
+    #: Seconds a fresh session waits for the application's re-seed before the held input goes out anyway.
+    reseed_timeout: float = attrs.field(default=10.0, validator=_number(0))
+    #: Tool calls the model may have pending at once; more is a ``ProtocolError``.
+    max_pending_calls: int = attrs.field(default=1024, validator=_integer(1))
+    #: Frames longer than this are a ProtocolError before parsing (and refused at the socket by drivers).
+    max_frame_bytes: int = attrs.field(default=wire.DEFAULT_MAX_FRAME_BYTES, validator=_integer(1))
 
     def __attrs_post_init__(self) -> None:
         if self.transparent and self.backend is not Backend.VERTEX:
             raise UsageError("transparent resumption is supported on Backend.VERTEX only")
-        if self.max_attempts_per_outage < 1 or self.max_attempts_per_session < 1:
-            raise UsageError("attempt budgets must be at least 1")
+        if self.backoff_max < self.backoff_initial:
+            raise UsageError(
+                f"SessionConfig.backoff_max ({self.backoff_max}) must be at least backoff_initial "
+                f"({self.backoff_initial})"
+            )
+        if self.backoff_jitter > 1:
+            raise UsageError(f"SessionConfig.backoff_jitter must be in [0, 1], got {self.backoff_jitter}")
+        if not isinstance(self.setup.model, str) or not self.setup.model.strip():
+            raise UsageError("SessionConfig.setup.model must be a non-empty model name")
+        if self.setup.session_resumption is not None or any(
+            key in self.setup.extra for key in ("sessionResumption", "session_resumption")
+        ):
+            raise UsageError(
+                "SessionConfig.setup must not set sessionResumption: livestate sends it (with the handle)"
+            )
+        if any(key in self.setup.extra for key in ("historyConfig", "history_config")):
+            raise UsageError("SessionConfig.setup must not set historyConfig in extra: use history_config")
 
     def setup_for(self, handle: str | None, *, replacing: bool = False) -> wire.Setup:
         """The setup to send: a fresh resumable session (``handle=None``) or a resume of ``handle``.

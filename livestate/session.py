@@ -25,6 +25,7 @@ from livestate.commands import (
     Command,
     DropBuffered,
     MessagesDropped,
+    MessagesUnconfirmed,
     OpenConnection,
     ReconnectWithHandle,
     ReplayBuffered,
@@ -34,20 +35,23 @@ from livestate.commands import (
     StartTimer,
     StateChanged,
     ToolCallsOrphaned,
+    TrimSeqs,
     TrimToIndex,
     TurnAborted,
 )
-from livestate.errors import ProtocolError, UsageError
+from livestate.errors import BufferFull, ProtocolError, RecordingError, UsageError
 from livestate.events import (
     CloseRequested,
     Connect,
     ConnectionClosed,
     ConnectionOpened,
+    DiscardRequested,
     Event,
     MessageReceived,
     SendRequested,
     Timer,
     TimerFired,
+    TransportFailed,
 )
 from livestate.machine import LIVE, TERMINAL, SessionState, fire
 from livestate.policy import CloseAction, SessionConfig, backoff_delay, classify_close
@@ -65,13 +69,15 @@ class Unconsumed:
     """A client message the server has not confirmed: buffered by the transport under ``seq``."""
 
     seq: int
-    #: When it went out on the current connection (``None``: not sent yet, waiting for a connection).
+    #: When it went out on the current connection (``None``: not sent on it, waiting to be replayed).
     sent_at: float | None
     #: Approximate size in bytes, for the buffer limit.
     size: int
     #: For a toolResponse: the handle generation of the oldest call it answers (``None`` otherwise).
     calls_generation: int | None = None
     call_ids: tuple[str, ...] = ()
+    #: Whether it ever went out on any connection: if it is handed back, "unconfirmed" rather than "dropped".
+    transmitted: bool = False
 
 
 @attrs.frozen
@@ -99,6 +105,10 @@ class SessionSnapshot:
     attempt_open: bool
     resuming: bool
     established: bool
+    #: Whether the current connection proved progress (a handle, consumed input or server content).
+    progressed: bool = False
+    #: Whether a fresh session holds the unconsumed input until the application's re-seed.
+    holding: bool = False
     outage_attempts: int
     session_attempts: int
     handle: str | None = attrs.field(repr=False)
@@ -114,6 +124,8 @@ class SessionSnapshot:
     unconsumed: tuple[Unconsumed, ...]
     buffered_bytes: int
     pending_calls: tuple[PendingCall, ...]
+    #: Ids of calls a resume orphaned (the latest ``max_pending_calls``): a late answer to one is handed back.
+    orphaned_ids: tuple[str, ...] = ()
     timers: tuple[tuple[Timer, float], ...]
 
 
@@ -122,7 +134,8 @@ class Session:
 
     Feed it events (:meth:`handle`, or the shortcuts :meth:`receive` and :meth:`send`); carry out every
     returned command, in order. Without a ``recorder`` it keeps nothing but its state; with one, every event it
-    accepts is handed to the recorder after it has been applied.
+    accepts is handed to the recorder once applied, and a recorder that raises undoes the event
+    (:class:`RecordingError`), so a journal never misses an event the session acted on.
     """
 
     __slots__ = (
@@ -137,9 +150,12 @@ class Session:
         "established",
         "first_unconsumed_index",
         "handle_generation",
+        "holding",
         "last_at",
+        "orphaned_ids",
         "outage_attempts",
         "pending_calls",
+        "progressed",
         "recorder",
         "resumable_now",
         "resuming",
@@ -155,6 +171,8 @@ class Session:
     )
 
     def __init__(self, config: SessionConfig, *, recorder: Recorder | None = None) -> None:
+        if not isinstance(config, SessionConfig):
+            raise UsageError(f"Session needs a SessionConfig, got {config!r}")
         self.config = config
         self.recorder = recorder
         self.state = S.IDLE
@@ -164,6 +182,8 @@ class Session:
         self.attempt_open = False
         self.resuming = False
         self.established = False
+        self.progressed = False
+        self.holding = False
         self.outage_attempts = 0
         self.session_attempts = 0
         self._handle: str | None = None
@@ -177,9 +197,13 @@ class Session:
         self.sent_index = 0
         self.first_unconsumed_index = 0
         # A list, not a deque: an empty deque costs 600 bytes per idle session; trims are rare and short.
+        # In wire order: first the messages sent on this connection (wire indexes first_unconsumed_index,
+        # first_unconsumed_index + 1, ...), then those waiting to go out.
         self.unconsumed: list[Unconsumed] = []
         self.buffered_bytes = 0
-        self.pending_calls: list[PendingCall] = []
+        #: Pending calls by id (id-less calls, which Vertex sometimes sends, by ``(name, n)``): O(1) answers.
+        self.pending_calls: dict[object, PendingCall] = {}
+        self.orphaned_ids: dict[str, None] = {}
         self.timers: dict[Timer, float] = {}
         self._outbox: list[Command] = []
         # Decided once per session (as websockets does), so a disabled log costs nothing per transition.
@@ -198,20 +222,48 @@ class Session:
         """Whether a resumable handle is stored (the handle itself is never exposed by repr)."""
         return self._handle is not None
 
+    @property
+    def unconfirmed_seqs(self) -> tuple[int, ...]:
+        """The seqs of every client message not yet confirmed, in the order they go (or went) on the wire."""
+        return tuple(u.seq for u in self.unconsumed)
+
+    def has_room_for(self, message: wire.ClientMessage) -> bool:
+        """Whether the replay buffer can take ``message`` now (``send`` raises ``BufferFull`` otherwise)."""
+        if self.config.drop_oldest_when_full:
+            return True
+        size = _approximate_size(message)
+        return (
+            len(self.unconsumed) < self.config.max_buffer_messages
+            and self.buffered_bytes + size <= self.config.max_buffer_bytes
+        )
+
     def handle(self, event: Event) -> tuple[Command, ...]:
         """Apply one event; return the commands to carry out, in order.
 
-        Raises ``ProtocolError`` (impossible server behaviour) or ``UsageError`` (an event the state does not
-        allow); either way the session is unchanged and nothing is recorded.
+        Raises ``ProtocolError`` (impossible server behaviour), ``UsageError`` (an event the state does not
+        allow), ``BufferFull`` (no room for a message) or ``RecordingError`` (the recorder failed); in every
+        case the session is exactly as it was and nothing is recorded.
         """
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise UsageError(f"not an event: {event!r}")
-        handler(self, event)
-        self.last_at = event.at
+        recorder = self.recorder
+        before = self._capture() if recorder is not None else None
+        try:
+            handler(self, event)
+        except BaseException:
+            self._outbox = []
+            raise
+        last_at, self.last_at = self.last_at, event.at
         out, self._outbox = self._outbox, []
-        if self.recorder is not None:
-            self.recorder(event)
+        if recorder is not None:
+            try:
+                recorder(event)
+            except Exception as exc:
+                assert before is not None
+                self._release(before)
+                self.last_at = last_at
+                raise RecordingError(f"the recorder failed, the event was not applied: {exc!r}") from exc
         return tuple(out)
 
     def receive(self, data: bytes | str, *, at: float, connection: int | None = None) -> tuple[Command, ...]:
@@ -247,6 +299,8 @@ class Session:
             attempt_open=self.attempt_open,
             resuming=self.resuming,
             established=self.established,
+            progressed=self.progressed,
+            holding=self.holding,
             outage_attempts=self.outage_attempts,
             session_attempts=self.session_attempts,
             handle=self._handle,
@@ -261,7 +315,8 @@ class Session:
             first_unconsumed_index=self.first_unconsumed_index,
             unconsumed=tuple(self.unconsumed),
             buffered_bytes=self.buffered_bytes,
-            pending_calls=tuple(self.pending_calls),
+            pending_calls=tuple(self.pending_calls.values()),
+            orphaned_ids=tuple(self.orphaned_ids),
             timers=tuple(sorted(self.timers.items(), key=lambda item: item[0].value)),
         )
 
@@ -282,11 +337,19 @@ class Session:
         handle's lifetime and the guard window keep counting from the right instant."""
         session = cls(snapshot.config, recorder=recorder)
         for field in attrs.fields(SessionSnapshot):
-            if field.name not in ("config", "handle", "unconsumed", "pending_calls", "timers"):
+            if field.name not in (
+                "config",
+                "handle",
+                "unconsumed",
+                "pending_calls",
+                "orphaned_ids",
+                "timers",
+            ):
                 setattr(session, field.name, getattr(snapshot, field.name))
         session._handle = snapshot.handle
         session.unconsumed = list(snapshot.unconsumed)
-        session.pending_calls = list(snapshot.pending_calls)
+        session.pending_calls = {_call_key(call): call for call in snapshot.pending_calls}
+        session.orphaned_ids = dict.fromkeys(snapshot.orphaned_ids)
         session.timers = dict(snapshot.timers)
         if at is not None:
             session._shift_clock(at - (snapshot.last_at + elapsed))
@@ -300,6 +363,19 @@ class Session:
         self.unconsumed = [
             u if u.sent_at is None else attrs.evolve(u, sent_at=u.sent_at + offset) for u in self.unconsumed
         ]
+
+    def _capture(self) -> list[Any]:
+        """Every field, with private copies of the containers handlers change in place (for an undo)."""
+        values = [getattr(self, name) for name in _STATE_SLOTS]
+        values[_UNCONSUMED] = list(self.unconsumed)
+        values[_PENDING] = dict(self.pending_calls)
+        values[_TIMERS] = dict(self.timers)
+        values[_ORPHANED] = dict(self.orphaned_ids)
+        return values
+
+    def _release(self, captured: list[Any]) -> None:
+        for name, value in zip(_STATE_SLOTS, captured, strict=True):
+            setattr(self, name, value)
 
     # --- event handlers (validate first, then change) --------------------------------------------
 
@@ -316,17 +392,18 @@ class Session:
         if state is S.IDLE:
             raise UsageError("MessageReceived before Connect")
         if state in TERMINAL:
-            self._emit(MessagesDropped(count=1, reason=f"received while {state.name}"))
-            return
+            return  # a late frame after the end: not a client message, nothing to hand back
         if self._superseded(event.connection) or (state is S.RECONNECTING and not self.attempt_open):
-            self._emit(MessagesDropped(count=1, reason="from a superseded connection"))
-            return
+            return  # from a connection the session already left
         kind = type(message)
-        if kind in _PASSIVE:
-            return
         if state not in LIVE:
             if kind is wire.SetupComplete:
                 self._fire("setup_complete", event)
+                return
+            if kind is wire.ServerError:
+                self._fire("setup_refused", event)
+                return
+            if kind in _PASSIVE:
                 return
             raise ProtocolError(f"{_KIND_NAMES[kind]} before setupComplete")
         if kind is wire.ServerContent:
@@ -344,10 +421,14 @@ class Session:
                 self._fire("deadline", event)
         elif kind is wire.SetupComplete:
             raise ProtocolError("setupComplete: a second one on a live connection")
+        else:
+            return  # passive kinds (usage, voice activity, unknown, in-band errors) change nothing
         self._try_drain(event)
 
     def _on_server_content(self, content: wire.ServerContent) -> None:
-        # The fast path: no transitions, just the turn flag.
+        # The fast path: no transitions, just the turn flag (and the first sign of progress).
+        if not self.progressed:
+            self._progress()
         if content.model_turn is not None or content.output_transcription is not None:
             self.turn_open = True
         if content.interrupted or (content.turn_complete and content.interaction_status != "IN_PROGRESS"):
@@ -370,17 +451,28 @@ class Session:
             self._fire("handle_update", event)
         else:
             if index is not None and self.config.transparent:
+                if index > self.seen_index:
+                    self._progress()
                 self.seen_index = index
             self._fire("not_resumable", event)
 
     def _on_tool_call(self, call: wire.ToolCall) -> None:
+        calls = call.function_calls or ()
+        room = self.config.max_pending_calls - len(self.pending_calls)
+        if len(calls) > room:
+            raise ProtocolError(
+                f"toolCall.functionCalls: {len(calls)} more calls with {len(self.pending_calls)} pending "
+                f"is past SessionConfig.max_pending_calls ({self.config.max_pending_calls})"
+            )
+        self._progress()
         self.turn_open = True
-        for fc in call.function_calls or ():
-            self.pending_calls.append(PendingCall(fc.id, fc.name, self.handle_generation))
+        for fc in calls:
+            pending = PendingCall(fc.id, fc.name, self.handle_generation)
+            self.pending_calls[_call_key(pending)] = pending
 
     def _on_tool_call_cancellation(self, cancellation: wire.ToolCallCancellation) -> None:
-        cancelled = set(cancellation.ids or ())
-        self.pending_calls = [c for c in self.pending_calls if c.id not in cancelled]
+        for call_id in cancellation.ids or ():
+            self.pending_calls.pop(call_id, None)
 
     def _on_send(self, event: SendRequested) -> None:
         message = event.message
@@ -389,39 +481,92 @@ class Session:
             raise UsageError("send before Connect")
         if state in TERMINAL:
             raise UsageError(f"send while {state.name}")
-        if type(message) is wire.Setup:
+        kind = type(message)
+        if kind is wire.Setup:
             raise UsageError("setup is sent by the session itself (SessionConfig.setup)")
+        if kind not in _CLIENT_KINDS:
+            raise UsageError(f"not a client message: {message!r}")
+        size = _checked_size(message)
+        config = self.config
+        if size > config.max_buffer_bytes:
+            raise UsageError(
+                f"a {size}-byte message can never fit the replay buffer "
+                f"(SessionConfig.max_buffer_bytes={config.max_buffer_bytes})"
+            )
+        full = (
+            len(self.unconsumed) >= config.max_buffer_messages
+            or self.buffered_bytes + size > config.max_buffer_bytes
+        )
+        if full and not config.drop_oldest_when_full:
+            raise BufferFull(
+                f"the replay buffer is full ({len(self.unconsumed)} messages, {self.buffered_bytes} bytes; "
+                f"limits {config.max_buffer_messages} and {config.max_buffer_bytes}): wait for the server to "
+                f"confirm what was sent"
+            )
+        if full:
+            self._evict_for(size)
         self.seq += 1
         seq = self.seq
         generation: int | None = None
         call_ids: tuple[str, ...] = ()
-        if type(message) is wire.ToolResponse:
-            generation, call_ids = self._answer_calls(message)
-        live = state in LIVE
-        if live:
+        if kind is wire.ToolResponse:
+            if self._answers_only_orphans(message):  # type: ignore[arg-type]
+                # The resumed session never issued these calls: sending the answer would confuse it.
+                self.buffered_bytes += size
+                self.unconsumed.append(Unconsumed(seq, None, size))
+                self._emit(BufferMessage(seq=seq, message=message))
+                self._hand_back(
+                    [self.unconsumed[-1]],
+                    "toolResponse to a call the resumed session never issued",
+                    unsent=True,
+                )
+                return
+            generation, call_ids = self._answer_calls(message)  # type: ignore[arg-type]
+        reseed_done = False
+        if state in LIVE and (not self.holding or kind is wire.ClientContent):
+            # Out now. While a fresh session holds the old input, only the re-seed (clientContent) goes
+            # ahead of it; it is placed before the held messages, in wire order.
             self.sent_index += 1
-            if not self.unconsumed:
+            entry = Unconsumed(seq, event.at, size, generation, call_ids, True)
+            position = self._sent_count()
+            if position == 0:
                 self.first_unconsumed_index = self.sent_index
+            if position == len(self.unconsumed):
+                self.unconsumed.append(entry)
+            else:
+                self.unconsumed.insert(position, entry)
             self._emit(SendMessage(message=message, seq=seq))
-        size = _approximate_size(message)
-        self.unconsumed.append(Unconsumed(seq, event.at if live else None, size, generation, call_ids))
+            reseed_done = self.holding and bool(message.turn_complete)  # type: ignore[union-attr]
+        else:
+            self.unconsumed.append(Unconsumed(seq, None, size, generation, call_ids))
         self.buffered_bytes += size
         self._emit(BufferMessage(seq=seq, message=message))
-        self._enforce_buffer_limits()
+        if reseed_done:
+            self._release_held(event.at)
         self._try_drain(event)
+
+    def _answers_only_orphans(self, response: wire.ToolResponse) -> bool:
+        ids = [fr.id for fr in response.function_responses or ()]
+        return bool(ids) and all(
+            i is not None and i in self.orphaned_ids and i not in self.pending_calls for i in ids
+        )
 
     def _answer_calls(self, response: wire.ToolResponse) -> tuple[int | None, tuple[str, ...]]:
         self.tool_response_since_handle = True
         generation: int | None = None
         ids = []
+        pending = self.pending_calls
         for fr in response.function_responses or ():
-            for i, call in enumerate(self.pending_calls):
-                if call.id == fr.id and (fr.id is not None or call.name == fr.name):
-                    del self.pending_calls[i]
-                    generation = call.generation if generation is None else min(generation, call.generation)
-                    break
             if fr.id is not None:
                 ids.append(fr.id)
+                call = pending.pop(fr.id, None)
+            else:  # an id-less answer matches the oldest id-less call of that name
+                key = next(
+                    (k for k, c in pending.items() if isinstance(k, tuple) and c.name == fr.name), None
+                )
+                call = None if key is None else pending.pop(key)
+            if call is not None:
+                generation = call.generation if generation is None else min(generation, call.generation)
         return generation, tuple(ids)
 
     def _on_connection_closed(self, event: ConnectionClosed) -> None:
@@ -433,6 +578,14 @@ class Session:
         if state is S.RECONNECTING and not self.attempt_open:
             return  # the late close of a connection the session already gave up
         self._fire("connection_lost", event)
+
+    def _on_transport_failed(self, event: TransportFailed) -> None:
+        state = self.state
+        if state is S.IDLE:
+            raise UsageError("TransportFailed before Connect")
+        if state in TERMINAL or self._superseded(event.connection):
+            return
+        self._fire("transport_failed", event)
 
     def _on_timer(self, event: TimerFired) -> None:
         if self.timers.pop(event.timer, None) is None:
@@ -446,11 +599,25 @@ class Session:
             self._fire("setup_timeout", event)
         elif timer is Timer.BACKOFF and self.state is S.RECONNECTING:
             self._fire("backoff_elapsed", event)
+        elif timer is Timer.RESEED and self.holding:
+            self._release_held(event.at)
+            self._try_drain(event)
 
     def _on_close_requested(self, event: CloseRequested) -> None:
         if self.state in TERMINAL:
             return
         self._fire("close", event)
+
+    def _on_discard_requested(self, event: DiscardRequested) -> None:
+        if self.state is S.IDLE:
+            raise UsageError("DiscardRequested before Connect")
+        if not self.holding:
+            return  # nothing is held (any more): nothing to discard
+        held = self.unconsumed[self._sent_count() :]
+        self.holding = False
+        self._cancel_timers(Timer.RESEED)
+        self._hand_back(held, "discarded by the application instead of replaying it into the fresh session")
+        self._try_drain(event)
 
     # --- transitions plumbing -------------------------------------------------------------------
 
@@ -489,7 +656,16 @@ class Session:
             and self._handle is not None
             and self.resumable_now
             and not self.tool_response_since_handle
+            and not self.holding
         )
+
+    def _progress(self) -> None:
+        """This connection did useful work: the outage is over, and its attempt is not counted."""
+        if not self.progressed and not self.attempt_open:
+            self.progressed = True
+            self.outage_attempts = 0
+            if self.session_attempts > 0:
+                self.session_attempts -= 1
 
     # --- conditions named in the table ----------------------------------------------------------
     # (``attempt_open`` is a field: transitions reads a non-callable attribute as the condition's value.)
@@ -499,27 +675,35 @@ class Session:
         return self._safe()
 
     def may_retry(self, data: EventData) -> bool:
-        """Condition: this close (or setup timeout) is worth another attempt, and the budgets allow one."""
+        """Condition: this close (setup timeout, refused setup) is worth another attempt, and the budgets
+        allow one."""
         return self._failure_reason(data.kwargs["event"]) is None
 
     def _close_action(self, event: Event) -> CloseAction:
         if isinstance(event, ConnectionClosed):
             return classify_close(self.config.close_rules, event.code, event.reason)
+        if isinstance(event, MessageReceived):  # an error frame in answer to setup: the setup was refused
+            return CloseAction.REJECTED
         return CloseAction.RETRY
 
     def _failure_reason(self, event: Event) -> str | None:
+        if isinstance(event, TransportFailed):
+            return event.reason
         action = self._close_action(event)
-        what = (
-            f"close {event.code} {event.reason!r}" if isinstance(event, ConnectionClosed) else "setup timeout"
-        )
+        if isinstance(event, ConnectionClosed):
+            what = f"close {event.code} {event.reason!r}"
+        elif isinstance(event, MessageReceived):
+            what = f"setup refused: {_describe_error(event.message)}"
+        else:
+            what = "setup timeout"
         if action is CloseAction.FATAL:
             return f"{what} is fatal"
         if action is CloseAction.REJECTED and not (self.attempt_open and self.resuming):
             return f"{what}: the server rejected the session"
         if self.outage_attempts >= self.config.max_attempts_per_outage:
-            return f"{what}: {self.outage_attempts} attempts in this outage, the budget is spent"
+            return f"{what}: {self.outage_attempts} attempts without progress in this outage, the budget is spent"
         if self.session_attempts >= self.config.max_attempts_per_session:
-            return f"{what}: {self.session_attempts} attempts in this session, the budget is spent"
+            return f"{what}: {self.session_attempts} attempts without progress in this session, the budget is spent"
         return None
 
     # --- transition callbacks (named in the table; they only change fields and emit) -------------
@@ -529,7 +713,8 @@ class Session:
         self._open(data.kwargs["event"].at)
 
     def on_setup_complete(self, data: EventData) -> None:
-        """``setup_complete``: go live, replay the unconsumed buffer, say whether state was restored."""
+        """``setup_complete``: go live, replay the unconsumed buffer (or hold it for the application's re-seed
+        of a fresh session), say whether state was restored."""
         at = data.kwargs["event"].at
         self._cancel_timers(Timer.SETUP)
         self._start_timer(Timer.HEALTHY, at + self.config.healthy_after)
@@ -539,23 +724,27 @@ class Session:
         self.resumable_now = False
         self.seen_index = 0
         self.sent_index = self.config.first_client_index - 1
+        held = 0
         if was_reconnect and not restored:
             self.tool_response_since_handle = False
             if self.unconsumed and not self.config.replay_after_fresh_session:
-                self._drop_all("fresh session: unconsumed input not replayed (re-seed the history)")
-        replayed = len(self.unconsumed)
-        if replayed:
-            self.first_unconsumed_index = self.sent_index + 1
-            self.sent_index += replayed
-            self.unconsumed = [attrs.evolve(u, sent_at=at) for u in self.unconsumed]
-            self._emit(ReplayBuffered(first_seq=self.unconsumed[0].seq, last_seq=self.unconsumed[-1].seq))
+                self._hand_back(
+                    list(self.unconsumed),
+                    "fresh session: unconsumed input not replayed (replay_after_fresh_session=False)",
+                )
+            elif self.unconsumed and self.config.reseed_history:
+                self.holding = True
+                held = len(self.unconsumed)
+                self._start_timer(Timer.RESEED, at + self.config.reseed_timeout)
+        replayed = 0 if self.holding else self._transmit_unsent(at)
         if was_reconnect:
-            self._emit(Resumed(state_restored=restored, replayed=replayed))
+            self._emit(Resumed(state_restored=restored, replayed=replayed, held=held))
 
     def on_handle_update(self, data: EventData) -> None:
         """``handle_update``: store the handle; trim what it covers."""
         event = data.kwargs["event"]
         update: wire.SessionResumptionUpdate = event.message
+        self._progress()
         self._handle = update.new_handle
         self.handle_generation += 1
         self.tool_response_since_handle = False
@@ -595,14 +784,14 @@ class Session:
         self._open(at)
 
     def recover(self, data: EventData) -> None:
-        """``connection_lost`` / ``setup_timeout`` within budget: back off, then resume or start fresh."""
+        """``connection_lost`` / ``setup_timeout`` / ``setup_refused`` within budget: back off, then resume
+        or start fresh."""
         event = data.kwargs["event"]
         at = event.at
         if self.attempt_open:
             self.attempt_open = False
             self._cancel_timers(Timer.SETUP)
-            if isinstance(event, TimerFired):
-                self._emit(CloseConnection(code=1000, reason="livestate: no setupComplete in time"))
+            self._close_unanswered(event)
             if self.resuming and self._close_action(event) is CloseAction.REJECTED:
                 self._handle = None  # the server refused it: fall back to a fresh session
         else:
@@ -618,24 +807,34 @@ class Session:
         self._open(data.kwargs["event"].at)
 
     def fail(self, data: EventData) -> None:
-        """``connection_lost`` / ``setup_timeout`` without retry: stop, and say why."""
+        """``connection_lost`` / ``setup_timeout`` / ``setup_refused`` / ``transport_failed`` without retry:
+        stop, hand back every unconfirmed message, and say why."""
         event = data.kwargs["event"]
         reason = self._failure_reason(event) or "no retry"
-        if isinstance(event, TimerFired):
-            self._emit(CloseConnection(code=1000, reason="livestate: no setupComplete in time"))
-        self._wind_down("session failed")
-        self._emit(SessionFailed(reason=reason))
+        self._close_unanswered(event)
+        if isinstance(event, TransportFailed) and self.connection:
+            self._emit(CloseConnection(code=1011, reason="livestate: the transport failed"))
+        seqs = self.unconfirmed_seqs
+        self._wind_down("the session failed")
+        self._emit(SessionFailed(reason=reason, seqs=seqs))
 
     def on_close(self, data: EventData) -> None:
-        """``close``: close the connection if one is open; report what was never confirmed."""
+        """``close``: close the connection if one is open; hand back what was never confirmed."""
         if self.connection and (self.attempt_open or self._live_before_close(data)):
             self._emit(CloseConnection(code=1000, reason="livestate: closed by the application"))
-        self._wind_down("unconfirmed when the session closed")
+        self._wind_down("the session closed")
 
     # --- helpers for the callbacks ---------------------------------------------------------------
 
     def _live_before_close(self, data: EventData) -> bool:
         return data.transition is not None and data.transition.source in _LIVE_NAMES
+
+    def _close_unanswered(self, event: Event) -> None:
+        """An attempt that ends without a close from the server (a timeout, a refusal) is closed by us."""
+        if isinstance(event, TimerFired):
+            self._emit(CloseConnection(code=1000, reason="livestate: no setupComplete in time"))
+        elif isinstance(event, MessageReceived):
+            self._emit(CloseConnection(code=1000, reason="livestate: the server refused the setup"))
 
     def _open(self, at: float) -> None:
         handle = self._handle
@@ -647,6 +846,7 @@ class Session:
         self.session_attempts += 1
         self.connection += 1
         self.attempt_open = True
+        self.progressed = False
         self.resuming = handle is not None
         setup = self.config.setup_for(handle, replacing=handle is None and self.established)
         if handle is None:
@@ -663,7 +863,8 @@ class Session:
     def _connection_ended(self, at: float) -> None:
         self.connection_ended_at = at
         self.resumable_now = False
-        self._cancel_timers(Timer.GO_AWAY, Timer.HEALTHY)
+        self.holding = False
+        self._cancel_timers(Timer.GO_AWAY, Timer.HEALTHY, Timer.RESEED)
         if self.turn_open:
             self.turn_open = False
             self._emit(TurnAborted())
@@ -671,29 +872,66 @@ class Session:
             if u.sent_at is not None:
                 self.unconsumed[i] = attrs.evolve(u, sent_at=None)
 
+    def _sent_count(self) -> int:
+        """How many unconsumed messages went out on this connection (they come first in the list)."""
+        unconsumed = self.unconsumed
+        if not unconsumed or unconsumed[-1].sent_at is not None:
+            return len(unconsumed)
+        for position, u in enumerate(unconsumed):
+            if u.sent_at is None:
+                return position
+        return len(unconsumed)  # pragma: no cover - the last one is unsent
+
+    def _transmit_unsent(self, at: float) -> int:
+        """Send every unconsumed message that has not gone out on this connection, in wire order."""
+        start = self._sent_count()
+        unsent = self.unconsumed[start:]
+        if not unsent:
+            return 0
+        if start == 0:
+            self.first_unconsumed_index = self.sent_index + 1
+        self.sent_index += len(unsent)
+        self.unconsumed[start:] = [attrs.evolve(u, sent_at=at, transmitted=True) for u in unsent]
+        rank = {seq: n for n, seq in enumerate(sorted(u.seq for u in self.unconsumed))}
+        first = last = unsent[0].seq
+        for u in unsent[1:]:  # one ReplayBuffered per run of seqs adjacent in the buffer
+            if rank[u.seq] != rank[last] + 1:
+                self._emit(ReplayBuffered(first_seq=first, last_seq=last))
+                first = u.seq
+            last = u.seq
+        self._emit(ReplayBuffered(first_seq=first, last_seq=last))
+        return len(unsent)
+
+    def _release_held(self, at: float) -> None:
+        """The re-seed is done (or its time is up): the held input goes out after it."""
+        self.holding = False
+        self._cancel_timers(Timer.RESEED)
+        self._transmit_unsent(at)
+
     def _orphan_calls(self, resuming: bool) -> None:
         """Calls that came after the handle in use are unknown to the resumed session: report them, and
-        drop buffered answers to them."""
+        hand back buffered answers to them."""
         cutoff = self.handle_generation if resuming else -1
-        orphaned = [c for c in self.pending_calls if c.generation >= cutoff]
+        orphaned = [c for c in self.pending_calls.values() if c.generation >= cutoff]
         if orphaned:
-            self.pending_calls = [c for c in self.pending_calls if c.generation < cutoff]
+            self.pending_calls = {k: c for k, c in self.pending_calls.items() if c.generation < cutoff}
         dropped = [
             u for u in self.unconsumed if u.calls_generation is not None and u.calls_generation >= cutoff
         ]
         ids = [c.id for c in orphaned if c.id is not None] + [i for u in dropped for i in u.call_ids]
         if orphaned or dropped:
             self._emit(ToolCallsOrphaned(ids=tuple(ids)))
+            self._remember_orphans(ids)
         if dropped:
-            gone = {u.seq for u in dropped}
-            self.unconsumed = [u for u in self.unconsumed if u.seq not in gone]
-            self.buffered_bytes -= sum(u.size for u in dropped)
-            self._emit(DropBuffered(seqs=tuple(sorted(gone))))
-            self._emit(
-                MessagesDropped(
-                    count=len(dropped), reason="toolResponse to a call the resumed session never issued"
-                )
-            )
+            self._hand_back(dropped, "toolResponse to a call the resumed session never issued", unsent=True)
+
+    def _remember_orphans(self, ids: list[str]) -> None:
+        remembered = self.orphaned_ids
+        for call_id in ids:
+            remembered.pop(call_id, None)
+            remembered[call_id] = None
+        for stale in list(remembered)[: max(0, len(remembered) - self.config.max_pending_calls)]:
+            del remembered[stale]
 
     def _trim(self, consumed: Callable[[int, Unconsumed], bool]) -> None:
         unconsumed = self.unconsumed
@@ -702,46 +940,73 @@ class Session:
             self.buffered_bytes -= unconsumed[count].size
             count += 1
         if count:
-            last = unconsumed[count - 1].seq
+            trimmed = unconsumed[:count]
             del unconsumed[:count]
             self.first_unconsumed_index += count
-            self._emit(TrimToIndex(seq=last))
+            last = max(u.seq for u in trimmed)
+            if not unconsumed or last < min(u.seq for u in unconsumed):
+                self._emit(TrimToIndex(seq=last))
+            else:  # a re-seed went out ahead of older held input: not a prefix of the seqs
+                self._emit(TrimSeqs(seqs=tuple(u.seq for u in trimmed)))
 
-    def _enforce_buffer_limits(self) -> None:
+    def _evict_for(self, size: int) -> None:
+        """``drop_oldest_when_full``: make room for a ``size``-byte message by handing back the oldest."""
         limit_messages, limit_bytes = self.config.max_buffer_messages, self.config.max_buffer_bytes
         unconsumed = self.unconsumed
-        count = 0
+        count, freed = 0, 0
         while count < len(unconsumed) and (
-            len(unconsumed) - count > limit_messages or self.buffered_bytes > limit_bytes
+            len(unconsumed) - count >= limit_messages or self.buffered_bytes - freed + size > limit_bytes
         ):
-            self.buffered_bytes -= unconsumed[count].size
+            freed += unconsumed[count].size
             count += 1
-        dropped = [u.seq for u in unconsumed[:count]]
-        del unconsumed[:count]
-        self.first_unconsumed_index += count
-        if dropped:
-            self._emit(DropBuffered(seqs=tuple(dropped)))
-            self._emit(
-                MessagesDropped(count=len(dropped), reason="replay buffer limit reached (oldest first)")
-            )
+        sent = self._sent_count()
+        self.first_unconsumed_index += min(count, sent)
+        self._hand_back(
+            unconsumed[:count], "replay buffer full: the oldest were evicted (drop_oldest_when_full)"
+        )
 
-    def _drop_all(self, reason: str) -> None:
-        if self.unconsumed:
-            self._emit(DropBuffered(seqs=tuple(u.seq for u in self.unconsumed)))
-            self._emit(MessagesDropped(count=len(self.unconsumed), reason=reason))
-            self.unconsumed = []
-            self.buffered_bytes = 0
+    def _hand_back(self, entries: list[Unconsumed], reason: str, *, unsent: bool = False) -> None:
+        """Forget ``entries`` and hand them back: those that ever went out as unconfirmed, the others (or all,
+        with ``unsent``: they cannot have reached this conversation) as dropped."""
+        if not entries:
+            return
+        gone = {u.seq for u in entries}
+        self.unconsumed = [u for u in self.unconsumed if u.seq not in gone]
+        self.buffered_bytes -= sum(u.size for u in entries)
+        self._emit(DropBuffered(seqs=tuple(u.seq for u in entries)))
+        unconfirmed = () if unsent else tuple(u.seq for u in entries if u.transmitted)
+        dropped = tuple(u.seq for u in entries if unsent or not u.transmitted)
+        if unconfirmed:
+            self._emit(MessagesUnconfirmed(count=len(unconfirmed), reason=reason, seqs=unconfirmed))
+        if dropped:
+            self._emit(MessagesDropped(count=len(dropped), reason=reason, seqs=dropped))
 
     def _wind_down(self, reason: str) -> None:
         self._cancel_timers(*sorted(self.timers, key=lambda t: t.value))
         self.attempt_open = False
+        self.holding = False
         if self.turn_open:
             self.turn_open = False
             self._emit(TurnAborted())
         if self.pending_calls:
-            self._emit(ToolCallsOrphaned(ids=tuple(c.id for c in self.pending_calls if c.id is not None)))
-            self.pending_calls = []
-        self._drop_all(reason)
+            ids = tuple(c.id for c in self.pending_calls.values() if c.id is not None)
+            self._emit(ToolCallsOrphaned(ids=ids))
+            self.pending_calls = {}
+        self._hand_back(list(self.unconsumed), f"{reason} before the server confirmed them")
+        self.buffered_bytes = 0
+
+
+def _call_key(call: PendingCall) -> object:
+    """Calls are found by id; an id-less call gets a key of its own (a tuple, told apart from ids)."""
+    return call.id if call.id is not None else (call.name, object())
+
+
+def _describe_error(message: wire.ServerMessage) -> str:
+    """The server's own words from an in-band error frame: code, status, message."""
+    if not isinstance(message, wire.ServerError):  # pragma: no cover - only error frames refuse a setup
+        return "an unexpected frame"
+    parts = [str(part) for part in (message.code, message.status, message.message) if part not in (None, "")]
+    return " ".join(parts) or "an error frame with no details"
 
 
 def _approximate_size(message: wire.ClientMessage) -> int:
@@ -757,6 +1022,27 @@ def _approximate_size(message: wire.ClientMessage) -> int:
     return len(wire.encode(message))
 
 
+def _checked_size(message: wire.ClientMessage) -> int:
+    """``_approximate_size``, after proving the message encodes: a bad one fails at the door, not later in a
+    transport's sending task."""
+    try:
+        wire.encode(message)
+    except Exception as exc:
+        raise UsageError(
+            f"{type(message).__name__} cannot be encoded: {_encode_problem(message, exc)}"
+        ) from exc
+    return _approximate_size(message)
+
+
+def _encode_problem(message: wire.ClientMessage, exc: Exception) -> str:
+    if isinstance(message, wire.RealtimeInput):
+        for name in ("audio", "video"):
+            blob = getattr(message, name)
+            if blob is not None and not isinstance(blob.data, str | None):
+                return f"realtimeInput.{name}.data must be base64 text, got {type(blob.data).__name__}"
+    return str(exc)
+
+
 _HANDLERS: dict[type, Callable[[Session, Any], None]] = {
     Connect: Session._on_connect,
     ConnectionOpened: Session._on_connection_opened,
@@ -765,7 +1051,17 @@ _HANDLERS: dict[type, Callable[[Session, Any], None]] = {
     ConnectionClosed: Session._on_connection_closed,
     TimerFired: Session._on_timer,
     CloseRequested: Session._on_close_requested,
+    DiscardRequested: Session._on_discard_requested,
+    TransportFailed: Session._on_transport_failed,
 }
+_STATE_SLOTS = tuple(
+    name for name in Session.__slots__ if name not in ("_debug", "_outbox", "config", "recorder")
+)
+_UNCONSUMED = _STATE_SLOTS.index("unconsumed")
+_PENDING = _STATE_SLOTS.index("pending_calls")
+_TIMERS = _STATE_SLOTS.index("timers")
+_ORPHANED = _STATE_SLOTS.index("orphaned_ids")
+_CLIENT_KINDS = frozenset({wire.ClientContent, wire.RealtimeInput, wire.ToolResponse})
 _LIVE_NAMES = frozenset(state.name for state in LIVE)
 _PASSIVE = frozenset(
     {

@@ -72,8 +72,9 @@ class Driver:
         for command in out:
             if isinstance(command, commands.SendMessage):
                 self.wire_log.append((self.session.connection, command.message))
-            for _, message in self.buffer.apply(command):
-                self.wire_log.append((self.session.connection, message))
+            replayed = self.buffer.apply(command)
+            if isinstance(command, commands.ReplayBuffered):
+                self.wire_log.extend((self.session.connection, message) for _, message in replayed)
         return out
 
     def at(self, t: float) -> Driver:

@@ -34,6 +34,10 @@ allow("GOING_AWAY", "deadline", ("RECONNECTING", None))
 # Losing a connection (or its setup): retry within budget, otherwise fail.
 allow(WITH_A_CONNECTION, "connection_lost", ("RECONNECTING", "may_retry"), ("FAILED", None))
 allow(("CONNECTING", "RECONNECTING"), "setup_timeout", ("RECONNECTING", "may_retry"), ("FAILED", None))
+# An error frame instead of setupComplete: a refused resume starts fresh; a refused fresh setup is final.
+allow(("CONNECTING", "RECONNECTING"), "setup_refused", ("RECONNECTING", "may_retry"), ("FAILED", None))
+# A transport error no reconnect can fix (bad URL, HTTP 401/403/404, a crashed sender).
+allow(WITH_A_CONNECTION, "transport_failed", ("FAILED", None))
 allow("RECONNECTING", "backoff_elapsed", (None, None))
 # The application can close from anywhere that is not terminal.
 allow(("IDLE", *WITH_A_CONNECTION), "close", ("CLOSED", None))

@@ -202,9 +202,11 @@ def test_a_tool_call_cut_by_a_drop_is_orphaned_and_its_answer_never_replayed() -
 
     notices, server = asyncio.run(asyncio.wait_for(main(), 30))
     orphaned = [n for n in notices if isinstance(n, commands.ToolCallsOrphaned)]
-    assert orphaned and "call-tool:weather" in orphaned[0].ids
+    first_call = "call-tool:weather-1"
+    assert orphaned and first_call in orphaned[0].ids
     assert server.sessions[0].unknown_tool_responses == []
-    assert "response:call-tool:weather" not in server.sessions[0].conversation
+    # The replayed question may make the model call again (a new id); the orphaned call's answer never goes.
+    assert f"response:{first_call}" not in server.sessions[0].conversation
 
 
 def test_send_never_fails_while_the_server_is_unreachable() -> None:

@@ -86,7 +86,7 @@ def test_close_requested_closes_the_connection_and_absorbs_everything_after() ->
     assert d.session.next_deadline() is None
     assert d.close(1000) == ()
     assert d.feed(events.TimerFired(at=2.0, timer=Timer.HEALTHY)) == ()
-    assert d.server(TURN) == (commands.MessagesDropped(count=1, reason="received while CLOSED"),)
+    assert d.server(TURN) == ()  # a late server frame is not a client message: nothing to hand back
     with pytest.raises(UsageError):
         d.send(audio("late"))
     with pytest.raises(UsageError):
@@ -159,10 +159,12 @@ def test_only_resumable_non_empty_handles_are_stored_and_the_last_good_one_is_ke
 def test_a_handle_past_its_lifetime_is_not_used() -> None:
     d = driver(handle_ttl=1.0, backoff_initial=5.0, backoff_jitter=0.0)
     d.live()
-    d.server(update("h1"))
-    d.close(1006)  # attempt 2 of the outage: backs off 5 s, longer than the handle lives
+    d.server(update("h1"))  # progress: the drop starts a new outage, whose first attempt is immediate
+    d.close(1006)
+    assert len(d.of(commands.ReconnectWithHandle)) == 1
+    d.close(1006)  # that resume never reached setupComplete: attempt 2 backs off 5 s, past the handle's life
     d.advance(5.0)
-    assert d.of(commands.ReconnectWithHandle) == []
+    assert len(d.of(commands.ReconnectWithHandle)) == 1
     (fresh,) = d.of(commands.OpenConnection)[1:]
     assert fresh.setup.session_resumption == wire.SessionResumptionConfig()
 
@@ -328,7 +330,7 @@ def test_events_from_a_superseded_connection_are_ignored() -> None:
     assert d.session.connection == 2
     assert d.close(1000, connection=1) == ()
     out = d.server(TURN, connection=1)
-    assert out == (commands.MessagesDropped(count=1, reason="from a superseded connection"),)
+    assert out == ()  # server frames of a connection the session left: ignored, nothing was dropped
     d.server(wire.SetupComplete(), connection=2)
     assert d.session.state is S.SETUP_COMPLETE
 
@@ -415,8 +417,10 @@ def test_a_rejected_resume_starts_a_fresh_session_and_says_state_was_not_restore
     fresh = d.of(commands.OpenConnection)[-1]
     assert fresh.setup.session_resumption == wire.SessionResumptionConfig()
     d.server(wire.SetupComplete())
-    assert d.of(commands.Resumed) == [commands.Resumed(state_restored=False, replayed=0)]
-    assert d.of(commands.MessagesDropped)[-1].count == 1
+    # By default the unconsumed input goes into the fresh session: nothing is lost.
+    assert d.of(commands.Resumed) == [commands.Resumed(state_restored=False, replayed=1)]
+    assert d.of(commands.MessagesDropped) == []
+    assert d.wire_log[-1] == (d.session.connection, audio("said before the drop"))
     assert not d.session.has_handle
 
 
@@ -479,18 +483,20 @@ def test_interaction_in_progress_keeps_the_turn_open() -> None:
 # --- 9. notices ---------------------------------------------------------------------------------
 
 
-def test_buffer_limits_drop_the_oldest_with_a_notice() -> None:
-    d = driver(vertex=True, max_buffer_messages=3).live()
+def test_buffer_limits_drop_the_oldest_with_a_notice_when_opted_in() -> None:
+    d = driver(vertex=True, max_buffer_messages=3, drop_oldest_when_full=True).live()
     for i in range(5):
         d.send(audio(f"a{i}"))
     assert d.buffer.seqs() == [3, 4, 5]
-    assert [m.count for m in d.of(commands.MessagesDropped)] == [1, 1]
+    # They went out but were not confirmed: handed back as unconfirmed, each naming its message.
+    assert [m.seqs for m in d.of(commands.MessagesUnconfirmed)] == [(1,), (2,)]
+    assert d.of(commands.MessagesDropped) == []
     d.server(update("h1", index=4))  # index 4 on this connection is seq 4
     assert d.buffer.seqs() == [5]
 
 
 def test_byte_limit_counts_payload_sizes() -> None:
-    d = driver(max_buffer_bytes=200).live()
+    d = driver(max_buffer_bytes=200, drop_oldest_when_full=True).live()
     d.send(wire.RealtimeInput(audio=wire.Blob(mime_type="audio/pcm", data="A" * 100)))
     d.send(wire.RealtimeInput(audio=wire.Blob(mime_type="audio/pcm", data="B" * 100)))
     assert d.buffer.seqs() == [2]
@@ -501,7 +507,12 @@ def test_closing_reports_unconfirmed_messages() -> None:
     d.send(audio("a"))
     d.send(audio("b"))
     out = d.feed(events.CloseRequested(at=1.0))
-    assert commands.MessagesDropped(count=2, reason="unconfirmed when the session closed") in out
+    handed_back = [c for c in out if isinstance(c, commands.MessagesUnconfirmed | commands.MessagesDropped)]
+    assert handed_back == [
+        commands.MessagesUnconfirmed(
+            count=2, reason="the session closed before the server confirmed them", seqs=(1, 2)
+        )
+    ]
 
 
 # --- 10. event sourcing, snapshots, secrets -----------------------------------------------------
@@ -565,7 +576,7 @@ def test_a_session_without_recorder_keeps_nothing_per_event() -> None:
         d.server(TURN)
         d.server(update(f"h{i}", index=i + 1))
     s = d.session
-    assert len(s.unconsumed) == 0 and s.pending_calls == [] and len(s.timers) == 1
+    assert len(s.unconsumed) == 0 and s.pending_calls == {} and len(s.timers) == 1
     assert s.buffered_bytes == 0
 
 
@@ -591,7 +602,10 @@ def test_a_restore_in_another_clock_moves_every_stored_time() -> None:
 def test_a_handle_outlives_a_restart_only_within_its_lifetime(elapsed: float, resumes: bool) -> None:
     d = driver(backoff_initial=1.0, backoff_jitter=0.0).live()
     d.at(1.0).server(update("h1"))
-    d.at(2.0).close(1006)  # not yet healthy: the reconnect backs off, and the process dies meanwhile
+    d.at(2.0).close(1006)  # the first reconnect after progress is immediate ...
+    d.at(2.5).close(
+        1006
+    )  # ... and fails before setupComplete: the next backs off; the process dies meanwhile
     restarted = Session.restore(d.session.snapshot(), at=0.0, elapsed=elapsed)
     timer, deadline = next(iter(restarted.timers.items()))
     assert timer is Timer.BACKOFF and deadline < 0.0  # overdue in the new clock

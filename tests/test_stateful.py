@@ -115,8 +115,10 @@ class Lifecycle(RuleBasedStateMachine):
             self.dropped_ids |= {self.seq_ids[s] for s in command.seqs}
         elif isinstance(command, commands.ToolCallsOrphaned):
             self.pending_calls = [c for c in self.pending_calls if c not in command.ids]
-        for _, message in self.buffer.apply(command):
-            self.deliver(message)
+        replayed = self.buffer.apply(command)
+        if isinstance(command, commands.ReplayBuffered):
+            for _, message in replayed:
+                self.deliver(message)
 
     @staticmethod
     def tag(message: wire.ClientMessage) -> str:

@@ -48,8 +48,9 @@ class Run:
             self.sent[connection].append(command.message)
         elif isinstance(command, commands.CloseConnection):
             self.closed_by_client.append(connection)
-        for _, message in self.buffer.apply(command):
-            self.sent[connection].append(message)
+        replayed = self.buffer.apply(command)
+        if isinstance(command, commands.ReplayBuffered):
+            self.sent[connection].extend(message for _, message in replayed)
 
     def fire_due_timers(self, now: float) -> None:
         for fired in due_timers(self.session, now):

@@ -5,6 +5,10 @@ monotonic clock) and the queue the application iterates; it carries out every co
 subclasses it and supplies four coroutines: open a connection and send ``setup``, receive decoded server
 messages, send one client message, close. Connections are "links", numbered as the session numbers them;
 a link's events are reported with its number, so the session ignores a superseded one.
+
+Memory is bounded with backpressure, never with loss: when the application stops iterating, the reader stops
+reading the socket once ``max_queued_items`` are waiting; ``send()`` waits while the connection's outgoing
+queue holds ``max_outgoing`` messages or the replay buffer is full.
 """
 
 from __future__ import annotations
@@ -16,20 +20,24 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
+import attrs
+
 from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
-from livestate.errors import UsageError
+from livestate.errors import BufferFull, ProtocolError, RecordingError, SessionFailedError, UsageError
 from livestate.events import (
     CloseRequested,
     Connect,
     ConnectionClosed,
     ConnectionOpened,
+    DiscardRequested,
     Event,
     MessageReceived,
     SendRequested,
     Timer,
     TimerFired,
+    TransportFailed,
 )
 from livestate.machine import LIVE, TERMINAL, SessionState
 from livestate.policy import SessionConfig
@@ -41,19 +49,34 @@ logger = logging.getLogger(__name__)
 
 #: What iterating a live session yields: server messages and livestate notices.
 Item = wire.ServerMessage | c.Notice
+Handed = tuple[tuple[int, wire.ClientMessage], ...]
 _END = object()
 _NOTICES = frozenset(
-    {c.StateChanged, c.Resumed, c.ToolCallsOrphaned, c.TurnAborted, c.MessagesDropped, c.SessionFailed}
+    {
+        c.StateChanged,
+        c.Resumed,
+        c.ToolCallsOrphaned,
+        c.TurnAborted,
+        c.MessagesDropped,
+        c.MessagesUnconfirmed,
+        c.SessionFailed,
+        c.FrameRejected,
+        c.RecorderFailed,
+    }
 )
+_HANDING_BACK = frozenset({c.MessagesDropped, c.MessagesUnconfirmed, c.SessionFailed})
+_BUFFER_CHANGES = frozenset({c.TrimToIndex, c.TrimSeqs, c.DropBuffered})
 
 
 class LinkClosed(Exception):
-    """Raised by a transport when a link ended: the close code (1006 without a close frame) and reason."""
+    """Raised by a transport when a link ended: the close code (1006 without a close frame) and reason.
+    ``fatal`` marks a failure no reconnect can fix (a bad URL, HTTP 401/403/404 at the handshake)."""
 
-    def __init__(self, code: int, reason: str = "") -> None:
+    def __init__(self, code: int, reason: str = "", *, fatal: bool = False) -> None:
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
+        self.fatal = fatal
 
 
 class Link:
@@ -71,12 +94,31 @@ class Link:
         self.reported = False
 
 
+class _Signal:
+    """Wakes every waiter each time it is pulsed (a fresh ``asyncio.Event`` per pulse)."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def pulse(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 class CommandExecutor(abc.ABC):
     """A session carried out on the running event loop. Subclasses implement the four transport methods.
 
-    ``journal`` records every event; ``on_command`` sees every command as it is carried out; ``restore`` takes
-    what ``livestate.journal.load_state`` returned, to carry on a session another process saved
-    ``restored_after`` seconds ago."""
+    ``journal`` records every event (if it fails, the driver detaches it, logs a warning and yields a
+    ``RecorderFailed`` notice; the session carries on); ``on_command`` sees every command as it is carried
+    out; ``restore`` takes what ``livestate.journal.load_state`` returned, to carry on a session another
+    process saved ``restored_after`` seconds ago. ``max_queued_items`` bounds what waits for the application's
+    iteration (the socket is not read meanwhile); ``max_outgoing`` bounds what waits for the socket (``send()``
+    waits meanwhile)."""
 
     def __init__(
         self,
@@ -86,7 +128,11 @@ class CommandExecutor(abc.ABC):
         on_command: Callable[[c.Command], None] | None = None,
         restore: tuple[SessionSnapshot, ReplayBuffer] | None = None,
         restored_after: float = 0.0,
+        max_queued_items: int = 1024,
+        max_outgoing: int = 256,
     ) -> None:
+        if max_queued_items < 1 or max_outgoing < 1:
+            raise UsageError("max_queued_items and max_outgoing must be at least 1")
         self.config = config
         if restore is None:
             self.session = Session(config, recorder=journal)
@@ -97,6 +143,8 @@ class CommandExecutor(abc.ABC):
                 raise UsageError("the snapshot was taken with another SessionConfig")
             self.session = Session.restore(snapshot, recorder=journal, at=0.0, elapsed=restored_after)
         self._on_command = on_command
+        self.max_queued_items = max_queued_items
+        self.max_outgoing = max_outgoing
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
         self._items: asyncio.Queue[Any] = asyncio.Queue()
@@ -104,7 +152,14 @@ class CommandExecutor(abc.ABC):
         self._links: list[Link] = []
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._live = asyncio.Event()
+        self._changed = _Signal()  # the buffer shrank, a link drained, the state changed, an item was taken
         self._ended = False
+        self._started = False
+        self._closed = False
+        self._iterating = False
+        self._senders_waiting = 0
+        self._failure: c.SessionFailed | None = None
+        self._collecting: list[tuple[int, wire.ClientMessage]] | None = None
 
     # --- the transport's part ---------------------------------------------------------------------
 
@@ -137,13 +192,16 @@ class CommandExecutor(abc.ABC):
 
     async def start(self) -> None:
         """Open the first connection; for a restored session, re-arm its timers and report the connection
-        the old process held as lost, so the session resumes with its handle."""
+        the old process held as lost, so the session resumes with its handle. ``UsageError`` if called twice."""
+        if self._started:
+            raise UsageError("start() was already called on this session")
         state = self.session.state
+        if state in TERMINAL:
+            raise UsageError(f"cannot start a session that is {state.name}")
+        self._started = True
         if state is SessionState.IDLE:
             self._handle(Connect(at=self.now()))
             return
-        if state in TERMINAL:
-            raise UsageError(f"cannot start a session that is {state.name}")
         for timer, deadline in self.session.timers.items():
             self._arm(timer, deadline)
         if state in LIVE or self.session.attempt_open:
@@ -158,23 +216,95 @@ class CommandExecutor(abc.ABC):
     async def send(self, message: wire.ClientMessage) -> None:
         """Deliver ``message``: sent now when live, buffered and replayed after a reconnect otherwise.
 
-        Raises ``UsageError`` only when the session is closed or failed."""
-        self._handle(SendRequested(at=self.now(), message=message))
+        Never fails for a transient outage. Waits (backpressure) while the connection cannot keep up or the
+        replay buffer is full. Raises ``UsageError`` at once for a message that cannot be encoded or a session
+        that is closed, and ``SessionFailedError`` once it failed."""
+        self._check_usable("send()")
+        if not isinstance(message, (wire.ClientContent, wire.RealtimeInput, wire.ToolResponse)):
+            raise UsageError(f"send() takes a client message, got {message!r}")
+        while True:
+            link = self._link
+            if link is not None and link.outgoing.qsize() >= self.max_outgoing:
+                await self._changed.wait()
+                continue
+            try:
+                self._handle(SendRequested(at=self.now(), message=message))
+            except BufferFull:
+                await self._wait_for_room()
+                self._check_usable("send()")
+                continue
+            except UsageError:
+                self._check_usable("send()")
+                raise
+            break
         await asyncio.sleep(0)
 
     async def wait_live(self, timeout: float | None = None) -> None:
-        """Wait until a connection is live (``setupComplete`` received)."""
-        await asyncio.wait_for(self._live.wait(), timeout)
+        """Wait until a connection is live (``setupComplete`` received).
 
-    async def close(self) -> None:
-        """Close the session: the connection is closed, unconfirmed messages are reported, tasks end."""
+        Raises ``SessionFailedError`` (with the reason and the handed-back messages) as soon as the session is
+        FAILED, ``UsageError`` once it is closed, and ``TimeoutError`` saying the state after ``timeout``."""
+        self._check_usable("wait_live()")
+
+        async def live_or_over() -> None:
+            while not self._live.is_set() and self.session.state not in TERMINAL:
+                await self._changed.wait()
+
+        try:
+            await asyncio.wait_for(live_or_over(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"the session is not live after {timeout} s: it is {self.session.state.name} "
+                f"(connection {self.session.connection}, {self.session.outage_attempts} attempts in this outage)"
+            ) from None
+        self._check_usable("wait_live()")
+
+    async def drain(self, timeout: float | None = None) -> Handed:
+        """Wait until the server confirmed every message sent so far (by index, or by a handle in handle-only
+        mode), for at most ``timeout`` seconds. Returns what is still unconfirmed, as ``(seq, message)``
+        pairs (empty when everything is confirmed)."""
+        self._check_usable("drain()")
+
+        async def confirmed() -> None:
+            while self.session.unconsumed and self.session.state not in TERMINAL:
+                await self._changed.wait()
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(confirmed(), timeout)
+        held = dict(self.buffer.items())
+        return tuple((seq, held[seq]) for seq in self.session.unconfirmed_seqs if seq in held)
+
+    def discard_held(self) -> Handed:
+        """Give up the input a fresh session holds for the application's re-seed (``Resumed.held``): it is
+        handed back here (and in a ``MessagesDropped`` notice) instead of being replayed."""
+        self._check_usable("discard_held()")
+        collected: list[tuple[int, wire.ClientMessage]] = []
+        self._collecting = collected
+        try:
+            self._handle(DiscardRequested(at=self.now()))
+        finally:
+            self._collecting = None
+        return tuple(collected)
+
+    async def close(self) -> Handed:
+        """Close the session: the connection is closed and tasks end. Returns every client message that was
+        never confirmed, as ``(seq, message)`` pairs (also handed back in ``MessagesDropped`` /
+        ``MessagesUnconfirmed`` notices). Closing again returns nothing more."""
+        self._closed = True
+        collected: list[tuple[int, wire.ClientMessage]] = []
         if self.session.state not in TERMINAL:
-            self._handle(CloseRequested(at=self.now()))
+            self._collecting = collected
+            try:
+                self._handle(CloseRequested(at=self.now()))
+            finally:
+                self._collecting = None
         tasks = [t for link in self._links for t in (link.task, link.closing) if t is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
         for task in tasks:
             task.cancel()
+        self._changed.pulse()
+        return tuple(collected)
 
     def __aiter__(self) -> AsyncIterator[Item]:
         return self
@@ -182,7 +312,15 @@ class CommandExecutor(abc.ABC):
     async def __anext__(self) -> Item:
         if self._ended and self._items.empty():
             raise StopAsyncIteration
-        item = await self._items.get()
+        if self._iterating:
+            raise UsageError("another task is already iterating this session: iterate it from one task")
+        self._iterating = True
+        try:
+            item = await self._items.get()
+        finally:
+            self._iterating = False
+        if self._items.qsize() < self.max_queued_items:
+            self._changed.pulse()
         if item is _END:
             self._ended = True
             raise StopAsyncIteration
@@ -190,18 +328,56 @@ class CommandExecutor(abc.ABC):
 
     # --- carrying out commands --------------------------------------------------------------------
 
+    def _check_usable(self, what: str) -> None:
+        if self._failure is not None:
+            raise SessionFailedError(self._failure.reason, self._failure.messages)
+        if self._closed or self.session.state is SessionState.CLOSED:
+            raise UsageError(f"{what} on a closed session")
+
+    async def _wait_for_room(self) -> None:
+        """A sender waits for the replay buffer to shrink, which only reading the server's confirmations can
+        do: while it waits, the reader does not pause for the application."""
+        self._senders_waiting += 1
+        self._changed.pulse()  # a reader paused on a full item queue must not wait for this sender
+        try:
+            await self._changed.wait()
+        finally:
+            self._senders_waiting -= 1
+
+    def _apply(self, event: Event) -> tuple[c.Command, ...]:
+        try:
+            return self.session.handle(event)
+        except RecordingError as exc:
+            logger.warning("the session's recorder failed; carrying on without it: %s", exc.__cause__)
+            self.session.recorder = None
+            self._items.put_nowait(c.RecorderFailed(error=repr(exc.__cause__)))
+            return self.session.handle(event)
+
     def _handle(self, event: Event) -> None:
-        self._execute(self.session.handle(event))
+        self._execute(self._apply(event))
 
     def _execute(self, out: tuple[c.Command, ...]) -> None:
         ended = False
+        changed = False
+        released: dict[int, wire.ClientMessage] = {}
         for command in out:
+            kind = type(command)
+            if kind in _HANDING_BACK and command.seqs:  # type: ignore[union-attr]
+                messages = tuple((s, released[s]) for s in command.seqs if s in released)  # type: ignore[union-attr]
+                command = attrs.evolve(command, messages=messages)  # type: ignore[arg-type]
+                if self._collecting is not None and kind is not c.SessionFailed:
+                    self._collecting.extend(messages)
             if self._on_command is not None:
                 self._on_command(command)
-            for _, message in self.buffer.apply(command):
-                self._transmit(message)
-            kind = type(command)
-            if kind is c.SendMessage:
+            pairs = self.buffer.apply(command)
+            if kind is c.ReplayBuffered:
+                for _, message in pairs:
+                    self._transmit(message)
+            elif kind is c.DropBuffered:
+                released.update(pairs)
+            if kind in _BUFFER_CHANGES:
+                changed = True
+            elif kind is c.SendMessage:
                 self._transmit(command.message)  # type: ignore[union-attr]
             elif kind is c.OpenConnection or kind is c.ReconnectWithHandle:
                 self._dial(command.connection, command.setup)  # type: ignore[union-attr]
@@ -214,11 +390,16 @@ class CommandExecutor(abc.ABC):
                 if handle is not None:
                     handle.cancel()
             elif kind in _NOTICES:
+                if kind is c.SessionFailed:
+                    self._failure = command  # type: ignore[assignment]
                 self._items.put_nowait(command)
                 if kind is c.StateChanged:
+                    changed = True
                     ended = self._on_state(command.new) or ended  # type: ignore[union-attr]
         if ended:  # after the batch, so the notices that explain the end come first
             self._items.put_nowait(_END)
+        if changed:
+            self._changed.pulse()
 
     def _on_state(self, state: SessionState) -> bool:
         if state in LIVE:
@@ -280,32 +461,66 @@ class CommandExecutor(abc.ABC):
             self._handle(ConnectionOpened(at=self.now(), connection=link.number))
             writer = asyncio.ensure_future(self._write(link))
             async for message in self._receive(link):
+                await self._room_to_read()
                 self._on_message(link, message)
         except LinkClosed as closed:
+            if closed.fatal:
+                self._fail(link, closed.reason)
+                return
             code, reason = closed.code, closed.reason
+        except Exception as exc:  # a transport bug must fail the session loudly, never stall it
+            logger.exception("connection %d: the transport failed", link.number)
+            self._fail(link, f"the transport failed: {exc!r}")
+            return
         finally:
             if writer is not None:
                 writer.cancel()
         self._report_closed(link, code, reason)
 
+    async def _room_to_read(self) -> None:
+        """Backpressure: while the application has ``max_queued_items`` unread, stop reading the socket
+        (unless a sender waits for buffer room, which only reading can free)."""
+        while (
+            self._items.qsize() >= self.max_queued_items
+            and not self._senders_waiting
+            and self.session.state not in TERMINAL
+        ):
+            await self._changed.wait()
+
     async def _write(self, link: Link) -> None:
-        with contextlib.suppress(LinkClosed):
+        try:
             while True:
                 await self._send(link, await link.outgoing.get())
+                if link.outgoing.qsize() < self.max_outgoing:
+                    self._changed.pulse()
+        except LinkClosed:
+            return
+        except Exception as exc:  # the sender must never die silently: the session fails and says why
+            logger.exception("connection %d: sending failed", link.number)
+            self._fail(link, f"sending failed: {exc!r}")
+
+    def _fail(self, link: Link, reason: str) -> None:
+        if link.reported or self.session.state in TERMINAL:
+            return
+        link.reported = True
+        self._handle(TransportFailed(at=self.now(), reason=reason, connection=link.number))
 
     def _on_message(self, link: Link, message: wire.ServerMessage) -> None:
-        if link is self._link and self.session.state not in TERMINAL:
-            self._items.put_nowait(message)
+        deliver = link is self._link and self.session.state not in TERMINAL
         try:
-            self._handle(MessageReceived(at=self.now(), message=message, connection=link.number))
-        except Exception as exc:  # a ProtocolError: the session is unchanged; say so and go on
-            logger.warning("connection %d: %s", link.number, exc)
-            self._items.put_nowait(c.MessagesDropped(count=1, reason=f"rejected server message: {exc}"))
+            out = self._apply(MessageReceived(at=self.now(), message=message, connection=link.number))
+        except ProtocolError as exc:  # the session is unchanged; say so and go on
+            logger.warning("connection %d: rejected a server message: %s", link.number, exc)
+            self._items.put_nowait(c.FrameRejected(error=str(exc)))
+            return
+        if deliver:  # only what the session accepted reaches the application
+            self._items.put_nowait(message)
+        self._execute(out)
 
     def _bad_frame(self, link: Link, problem: str) -> None:
         """A transport calls this for a frame it could not decode."""
-        logger.warning("connection %d: dropped a bad server frame: %s", link.number, problem)
-        self._items.put_nowait(c.MessagesDropped(count=1, reason=f"bad server frame: {problem}"))
+        logger.warning("connection %d: rejected a bad server frame: %s", link.number, problem)
+        self._items.put_nowait(c.FrameRejected(error=problem))
 
     def _report_closed(self, link: Link, code: int, reason: str) -> None:
         if link.reported:

@@ -17,7 +17,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from livestate import commands as c
 from livestate import wire
@@ -28,7 +28,11 @@ from livestate.events import Event
 from livestate.policy import SessionConfig
 from livestate.session import SessionSnapshot
 
-__all__ = ["GEMINI_API_URL", "Item", "LiveSession", "connect", "vertex_url"]
+__all__ = ["GEMINI_API_URL", "PERMANENT_HTTP_STATUSES", "Item", "LiveSession", "connect", "vertex_url"]
+
+#: HTTP answers to the WebSocket handshake that no retry can fix (bad credentials, no permission, wrong
+#: endpoint): the session fails at once with the status and the server's words. Others (429, 5xx) are retried.
+PERMANENT_HTTP_STATUSES = frozenset({400, 401, 403, 404})
 
 #: The Gemini Developer API endpoint (authenticate with the ``x-goog-api-key`` header).
 GEMINI_API_URL = "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
@@ -81,7 +85,16 @@ class LiveSession(CommandExecutor):
     async def _open(self, link: Link, setup: wire.Setup) -> None:
         try:
             ws = await websockets.connect(self.url, additional_headers=self._headers, **self._ws_options)
-        except (OSError, InvalidHandshake, InvalidURI, asyncio.TimeoutError) as exc:
+        except InvalidURI as exc:  # no retry can fix the address
+            raise LinkClosed(1006, f"bad URL: {exc}", fatal=True) from None
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            body = exc.response.body.decode("utf-8", "replace").strip()[:500] if exc.response.body else ""
+            reason = f"HTTP {status} {exc.response.reason_phrase} at the handshake" + (
+                f": {body}" if body else ""
+            )
+            raise LinkClosed(1006, reason, fatal=status in PERMANENT_HTTP_STATUSES) from None
+        except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
             raise LinkClosed(1006, f"could not connect: {exc}") from None
         link.conn = ws
         try:

@@ -3,7 +3,8 @@
 Time is compressed (a connection lives about three seconds). The script: a goAway arrives mid-turn (the
 session drains to the turn boundary and resumes), a drop right after a tool call (the call is orphaned and
 its answer never replayed), a drop whose resume the server rejects (a fresh session, said so), and a
-connection age limit. Both backends run: Vertex (transparent, exactly once) and the Gemini API
+connection age limit. Every drop and every rejected resume shows in the timeline with its close code. The
+configuration is the default apart from the knobs that scale time. Both backends run: Vertex (transparent, exactly once) and the Gemini API
 (handle-only, at least once). The summary says what the server consumed, lost and duplicated.
 """
 
@@ -16,10 +17,10 @@ from typing import Any, TextIO
 
 import attrs
 
-from livestate import Backend, SessionConfig, SessionState, commands, wire
+from livestate import Backend, SessionConfig, SessionState, commands, events, wire
 from livestate.drivers.websockets import LiveSession, connect
 from livestate.machine import LIVE
-from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
+from livestate.testing.server import FakeLiveServer, Fault, FaultPlan, tag_of
 
 MESSAGES = 300
 INTERVAL = 0.02  # 50 messages a second, like 20 ms audio chunks
@@ -42,7 +43,7 @@ class Report:
     sent: int
     consumed: int
     lost: int
-    dropped_with_notice: int
+    handed_back: int
     duplicated: int
     reconnects: int
     longest_gap: float
@@ -56,8 +57,6 @@ def _config(vertex: bool) -> SessionConfig:
         "backoff_initial": 0.05,
         "backoff_max": 0.5,
         "setup_timeout": 2.0,
-        "healthy_after": 1.0,
-        "replay_after_fresh_session": True,
     }
     if vertex:
         options.update(backend=Backend.VERTEX, transparent=True)
@@ -69,8 +68,11 @@ def _line(out: TextIO, at: float, text: str) -> None:
     out.flush()
 
 
-async def _watch(live: LiveSession, out: TextIO, sent: list[str], notices: Counter[str]) -> float:
-    """Print the timeline as it happens; answer tool calls; return the longest time spent not live."""
+async def _watch(
+    live: LiveSession, out: TextIO, sent: list[str], notices: Counter[str], handed_back: set[str]
+) -> float:
+    """Print the timeline as it happens; answer tool calls; collect what the session hands back; return the
+    longest time spent not live."""
     left_live: float | None = None
     longest = 0.0
     async for item in live:
@@ -97,30 +99,58 @@ async def _watch(live: LiveSession, out: TextIO, sent: list[str], notices: Count
             | commands.TurnAborted
             | commands.ToolCallsOrphaned
             | commands.MessagesDropped
+            | commands.MessagesUnconfirmed
             | commands.SessionFailed,
         ):
             notices[type(item).__name__] += 1
-            if isinstance(item, commands.MessagesDropped) and "never issued" in item.reason:
-                notices["orphaned answers"] += item.count
+            if isinstance(item, commands.MessagesDropped | commands.MessagesUnconfirmed):
+                handed_back.update(tag_of(message) for _, message in item.messages)
             _line(out, at, f"{'notice':>14}    {item}")
     return longest
 
 
-def _tracer(live_now: list[LiveSession], out: TextIO) -> Any:
+def _closes(live_now: list[LiveSession], out: TextIO, links: dict[str, set[int]]) -> Any:
+    """Print every connection the server ended (the session's events, as a journal would see them)."""
+
+    def record(event: events.Event) -> None:
+        at = live_now[0].now() if live_now else 0.0
+        resuming = links["resuming"]
+        if isinstance(event, events.ConnectionClosed) and event.connection not in links["closed_by_us"]:
+            what = "resume REJECTED" if event.connection in resuming else "connection lost"
+            _line(
+                out,
+                at,
+                f"{'server':>14}    {what}: connection {event.connection}, close {event.code} {event.reason!r}",
+            )
+        elif isinstance(event, events.TransportFailed):
+            _line(out, at, f"{'transport':>14}    failed: {event.reason}")
+
+    return record
+
+
+def _tracer(live_now: list[LiveSession], out: TextIO, links: dict[str, set[int]]) -> Any:
     """Print the commands that move connections, as the driver carries them out."""
     from livestate.journal import fingerprint
 
+    current = [0]
+
     def trace(command: commands.Command) -> None:
         at = live_now[0].now() if live_now else 0.0
+        if isinstance(command, commands.Resumed):
+            links["resuming"].clear()
+        if isinstance(command, commands.OpenConnection | commands.ReconnectWithHandle):
+            current[0] = command.connection
         if isinstance(command, commands.OpenConnection):
             _line(out, at, f"{'command':>14}    open connection {command.connection} (fresh session)")
         elif isinstance(command, commands.ReconnectWithHandle):
+            links["resuming"].add(command.connection)
             _line(
                 out,
                 at,
                 f"{'command':>14}    open connection {command.connection}, resume {fingerprint(command.handle)}",
             )
         elif isinstance(command, commands.CloseConnection):
+            links["closed_by_us"].add(current[0])
             _line(out, at, f"{'command':>14}    close connection {command.code}: {command.reason}")
         elif isinstance(command, commands.ReplayBuffered):
             _line(
@@ -138,11 +168,18 @@ async def run_one(vertex: bool, out: TextIO) -> Report:
     out.write(f"\n== {name}\n")
     sent: list[str] = []
     notices: Counter[str] = Counter()
+    handed_back: set[str] = set()
+    links: dict[str, set[int]] = {"resuming": set(), "closed_by_us": set()}
     async with FakeLiveServer(PLAN, vertex=vertex, update_every=5) as server:
         holder: list[LiveSession] = []
-        async with connect(server.url, _config(vertex), on_command=_tracer(holder, out)) as live:
+        async with connect(
+            server.url,
+            _config(vertex),
+            on_command=_tracer(holder, out, links),
+            journal=_closes(holder, out, links),
+        ) as live:
             holder.append(live)
-            watcher = asyncio.ensure_future(_watch(live, out, sent, notices))
+            watcher = asyncio.ensure_future(_watch(live, out, sent, notices, handed_back))
             for i in range(MESSAGES):
                 if live.state in (SessionState.FAILED, SessionState.CLOSED):
                     break
@@ -150,10 +187,7 @@ async def run_one(vertex: bool, out: TextIO) -> Report:
                 sent.append(tag)
                 await live.send(wire.RealtimeInput(text=tag))
                 await asyncio.sleep(INTERVAL)
-            for _ in range(100):  # let the last messages be confirmed
-                if not live.session.unconsumed:
-                    break
-                await asyncio.sleep(0.01)
+            await live.drain(1.0)  # let the last messages be confirmed
             reconnects = live.session.connection - 1
         longest = await asyncio.wait_for(watcher, 10)
     mine = set(sent)
@@ -163,9 +197,9 @@ async def run_one(vertex: bool, out: TextIO) -> Report:
         counts = Counter(tag for tag in session.conversation if tag in mine)
         seen |= set(counts)
         duplicated += sum(n - 1 for n in counts.values())
-    lost = len(mine - seen)
-    dropped = notices["orphaned answers"]
-    return Report(name, len(sent), len(seen), lost, dropped, duplicated, reconnects, longest, notices)
+    lost = len(mine - seen - handed_back)
+    returned = len(handed_back & mine)
+    return Report(name, len(sent), len(seen), lost, returned, duplicated, reconnects, longest, notices)
 
 
 async def run(out: TextIO) -> list[Report]:
@@ -179,17 +213,20 @@ def main(out: TextIO = sys.stdout) -> int:
     reports = asyncio.run(asyncio.wait_for(run(out), 120))
     out.write("\n== summary\n")
     out.write(
-        f"  {'backend':40} {'sent':>5} {'consumed':>9} {'lost':>5} {'dropped*':>9} {'duplicated':>11} "
+        f"  {'backend':40} {'sent':>5} {'consumed':>9} {'lost':>5} {'handed back*':>13} {'duplicated':>11} "
         f"{'reconnects':>11} {'longest gap':>12}\n"
     )
     for r in reports:
         out.write(
-            f"  {r.backend:40} {r.sent:>5} {r.consumed:>9} {r.lost:>5} {r.dropped_with_notice:>9} "
+            f"  {r.backend:40} {r.sent:>5} {r.consumed:>9} {r.lost:>5} {r.handed_back:>13} "
             f"{r.duplicated:>11} {r.reconnects:>11} {r.longest_gap * 1000:>9.0f} ms\n"
         )
     out.write(
-        "  * dropped with a notice: the answer to a tool call that the resumed session never issued (the\n"
-        "    model asks again after the replay, and that answer is consumed).\n"
+        "  * handed back to the application as the messages themselves (MessagesDropped /\n"
+        "    MessagesUnconfirmed): the answer to a tool call the resumed session never issued (never sent;\n"
+        "    the model asks again with a new id after the replay), and on the Gemini API the last messages\n"
+        "    no handle had confirmed when the demo closed (sent; here consumed). Lost = never consumed and\n"
+        "    never handed back.\n"
     )
     lost = sum(r.lost for r in reports)
     out.write("\n" + ("nothing lost." if lost == 0 else f"{lost} messages LOST.") + "\n")

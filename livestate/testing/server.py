@@ -140,6 +140,7 @@ class FakeLiveServer:
         self.fired: set[int] = set()
         self._random = random.Random(self.plan.seed)
         self._handles = itertools.count(1)
+        self._call_ids = itertools.count(1)
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -294,7 +295,7 @@ class _Connection:
             return
         text = message.text if isinstance(message, wire.RealtimeInput) else None
         if text and text.startswith("tool:"):
-            call = f"call-{text}"
+            call = f"call-{text}-{next(self.server._call_ids)}"  # unique, as the service's ids are
             self.session.calls.add(call)
             self.pending_calls.add(call)
             await self._update(resumable=False)
