@@ -12,6 +12,7 @@ Text and binary frames are accepted.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
+from livestate.drivers.redact import redacting_logger
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
@@ -44,7 +46,10 @@ class LiveSession(CommandExecutor):
 
     ``journal`` records every event (a ``livestate.journal.Journal``); ``on_command`` sees every command as
     it is carried out (for tracing); the ping settings tune websockets' keepalive; other keyword arguments go
-    to ``websockets.connect``."""
+    to ``websockets.connect``.
+
+    websockets logs through ``logger``'s child ``<logger>.livestate`` (``logger`` defaults to ``websockets.client``), which masks keys, tokens and
+    resumption handles (``livestate.drivers.redact``)."""
 
     def __init__(
         self,
@@ -60,6 +65,7 @@ class LiveSession(CommandExecutor):
         ping_timeout: float | None = 60.0,
         open_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        logger: logging.Logger | None = None,
         **ws_options: Any,
     ) -> None:
         super().__init__(
@@ -76,6 +82,7 @@ class LiveSession(CommandExecutor):
             "close_timeout": close_timeout,
             "max_size": None,
             **ws_options,
+            "logger": redacting_logger(logger or logging.getLogger("websockets.client")),
         }
 
     async def _open(self, link: Link, setup: wire.Setup) -> None:
