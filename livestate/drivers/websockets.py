@@ -48,7 +48,10 @@ class LiveSession(CommandExecutor):
     it is carried out (for tracing); the ping settings tune websockets' keepalive; other keyword arguments go
     to ``websockets.connect``.
 
-    websockets logs through ``logger``'s child ``<logger>.livestate`` (``logger`` defaults to ``websockets.client``), which masks keys, tokens and
+    ``max_size`` (websockets' limit on an incoming message, checked from the frame header before the payload
+    is read) defaults to ``config.max_frame_bytes``: a bigger frame closes the connection with 1009, which
+    the session retries (resuming); ``max_size=None`` lifts it. websockets logs through ``logger``'s child
+    ``<logger>.livestate`` (``logger`` defaults to ``websockets.client``), which masks keys, tokens and
     resumption handles (``livestate.drivers.redact``)."""
 
     def __init__(
@@ -80,7 +83,7 @@ class LiveSession(CommandExecutor):
             "open_timeout": open_timeout,
             # Break before make waits for the old connection's close: do not let a silent peer hold it 10 s.
             "close_timeout": close_timeout,
-            "max_size": None,
+            "max_size": config.max_frame_bytes,
             **ws_options,
             "logger": redacting_logger(logger or logging.getLogger("websockets.client")),
         }
@@ -120,6 +123,9 @@ class LiveSession(CommandExecutor):
 
 
 def _closed(exc: ConnectionClosed) -> LinkClosed:
+    # We refused a frame over max_size (websockets sent 1009 and ignores the rest, the peer's close included).
+    if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1009:
+        return LinkClosed(1009, f"frame over max_frame_bytes: {exc.sent.reason}")
     if exc.rcvd is None:
         return LinkClosed(1006, "")
     return LinkClosed(exc.rcvd.code, exc.rcvd.reason)
