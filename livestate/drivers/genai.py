@@ -9,6 +9,11 @@ The SDK's habits, handled here: ``connect()`` consumes ``setupComplete`` itself 
 an equivalent one); ``receive()`` stops at every ``turnComplete`` (the driver keeps calling it); every close,
 a clean 1000 included, surfaces as ``APIError(code)`` (the driver reports the code as the close);
 ``transparent`` is refused for the Gemini API (so is it by ``SessionConfig``).
+
+The SDK connects through websockets with its default ``websockets.client`` logger, which at DEBUG shows the
+``x-goog-api-key`` (or ``Authorization``) header and the handles in ``setup`` and resumption updates. While a
+session of this driver is open, a ``livestate.drivers.redact.SecretFilter`` sits on that logger to mask them;
+it is taken off when the last such session closes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import base64
 import contextlib
 import enum
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -27,6 +33,7 @@ from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
+from livestate.drivers.redact import guard
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
@@ -89,6 +96,15 @@ class GenaiLiveSession(CommandExecutor):
             config, journal=journal, on_command=on_command, restore=restore, restored_after=restored_after
         )
         self.client = client
+        # The SDK picks websockets' default logger: mask secrets on it while this session is open.
+        self._release_log_filter = guard(logging.getLogger("websockets.client"))
+
+    async def close(self) -> None:
+        """Close the session (see ``CommandExecutor.close``) and release the log filter this session holds."""
+        try:
+            await super().close()
+        finally:
+            self._release_log_filter()
 
     async def _open(self, link: Link, setup: wire.Setup) -> None:
         manager = self.client.aio.live.connect(model=setup.model, config=live_connect_config(setup))

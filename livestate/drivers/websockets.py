@@ -12,6 +12,7 @@ Text and binary frames are accepted.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
+from livestate.drivers.redact import redacting_logger
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
@@ -48,7 +50,13 @@ class LiveSession(CommandExecutor):
 
     ``journal`` records every event (a ``livestate.journal.Journal``); ``on_command`` sees every command as
     it is carried out (for tracing); the ping settings tune websockets' keepalive; other keyword arguments go
-    to ``websockets.connect``."""
+    to ``websockets.connect``.
+
+    ``max_size`` (websockets' limit on an incoming message, checked from the frame header before the payload
+    is read) defaults to ``config.max_frame_bytes``: a bigger frame closes the connection with 1009, which
+    the session retries (resuming); ``max_size=None`` lifts it. websockets logs through ``logger``'s child
+    ``<logger>.livestate`` (``logger`` defaults to ``websockets.client``), which masks keys, tokens and
+    resumption handles (``livestate.drivers.redact``)."""
 
     def __init__(
         self,
@@ -64,6 +72,7 @@ class LiveSession(CommandExecutor):
         ping_timeout: float | None = 60.0,
         open_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        logger: logging.Logger | None = None,
         **ws_options: Any,
     ) -> None:
         super().__init__(
@@ -78,8 +87,9 @@ class LiveSession(CommandExecutor):
             "open_timeout": open_timeout,
             # Break before make waits for the old connection's close: do not let a silent peer hold it 10 s.
             "close_timeout": close_timeout,
-            "max_size": None,
+            "max_size": config.max_frame_bytes,
             **ws_options,
+            "logger": redacting_logger(logger or logging.getLogger("websockets.client")),
         }
 
     async def _open(self, link: Link, setup: wire.Setup) -> None:
@@ -126,6 +136,9 @@ class LiveSession(CommandExecutor):
 
 
 def _closed(exc: ConnectionClosed) -> LinkClosed:
+    # We refused a frame over max_size (websockets sent 1009 and ignores the rest, the peer's close included).
+    if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1009:
+        return LinkClosed(1009, f"frame over max_frame_bytes: {exc.sent.reason}")
     if exc.rcvd is None:
         return LinkClosed(1006, "")
     return LinkClosed(exc.rcvd.code, exc.rcvd.reason)

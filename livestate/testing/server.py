@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import random
 import ssl as ssl_module
 from typing import Any
@@ -26,6 +27,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from livestate import wire
+from livestate.drivers.redact import redacting_logger
 from livestate.errors import ProtocolError
 
 __all__ = ["FakeLiveServer", "Fault", "FaultPlan", "LogicalSession", "tag_of"]
@@ -153,7 +155,13 @@ class FakeLiveServer:
 
     async def __aenter__(self) -> FakeLiveServer:
         self._server = await serve(
-            self._serve, "127.0.0.1", 0, ping_interval=None, max_size=None, ssl=self.ssl
+            self._serve,
+            "127.0.0.1",
+            0,
+            ping_interval=None,
+            max_size=None,
+            ssl=self.ssl,
+            logger=redacting_logger(logging.getLogger("websockets.server")),  # masks keys and handles
         )
         return self
 
