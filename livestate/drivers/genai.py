@@ -18,6 +18,7 @@ it is taken off when the last such session closes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import enum
@@ -27,13 +28,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from google.genai import Client, errors, types
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
 from livestate.drivers.redact import guard
+from livestate.drivers.websockets import handshake_failure
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
@@ -99,10 +101,10 @@ class GenaiLiveSession(CommandExecutor):
         # The SDK picks websockets' default logger: mask secrets on it while this session is open.
         self._release_log_filter = guard(logging.getLogger("websockets.client"))
 
-    async def close(self) -> None:
+    async def close(self) -> tuple[tuple[int, wire.ClientMessage], ...]:
         """Close the session (see ``CommandExecutor.close``) and release the log filter this session holds."""
         try:
-            await super().close()
+            return await super().close()
         finally:
             self._release_log_filter()
 
@@ -112,12 +114,17 @@ class GenaiLiveSession(CommandExecutor):
             sdk_session = await manager.__aenter__()
         except errors.APIError as exc:
             raise _closed(exc) from None
-        except (OSError, ConnectionClosed) as exc:
-            raise LinkClosed(1006, f"could not connect: {exc}") from None
+        except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, asyncio.TimeoutError) as exc:
+            raise handshake_failure(exc) from None
         link.conn = (manager, sdk_session)
 
     async def _receive(self, link: Link) -> AsyncIterator[wire.ServerMessage]:
         _, sdk_session = link.conn
+        if sdk_session.setup_complete is None:
+            # connect() read a first frame that was not setupComplete (an error frame: the SDK keeps no
+            # trace of it): the setup was refused.
+            yield wire.ServerError(message="the server answered setup without setupComplete")
+            raise LinkClosed(1006, "setup refused")
         # connect() read setupComplete already; the session must see one to go live.
         yield wire.SetupComplete(session_id=sdk_session.session_id)
         try:

@@ -24,13 +24,21 @@ from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
-from livestate.drivers.redact import redacting_logger
+from livestate.drivers.redact import redact, redacting_logger
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
 from livestate.session import SessionSnapshot
 
-__all__ = ["GEMINI_API_URL", "PERMANENT_HTTP_STATUSES", "Item", "LiveSession", "connect", "vertex_url"]
+__all__ = [
+    "GEMINI_API_URL",
+    "PERMANENT_HTTP_STATUSES",
+    "Item",
+    "LiveSession",
+    "connect",
+    "handshake_failure",
+    "vertex_url",
+]
 
 #: HTTP answers to the WebSocket handshake that no retry can fix (bad credentials, no permission, wrong
 #: endpoint): the session fails at once with the status and the server's words. Others (429, 5xx) are retried.
@@ -95,17 +103,8 @@ class LiveSession(CommandExecutor):
     async def _open(self, link: Link, setup: wire.Setup) -> None:
         try:
             ws = await websockets.connect(self.url, additional_headers=self._headers, **self._ws_options)
-        except InvalidURI as exc:  # no retry can fix the address
-            raise LinkClosed(1006, f"bad URL: {exc}", fatal=True) from None
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            body = exc.response.body.decode("utf-8", "replace").strip()[:500] if exc.response.body else ""
-            reason = f"HTTP {status} {exc.response.reason_phrase} at the handshake" + (
-                f": {body}" if body else ""
-            )
-            raise LinkClosed(1006, reason, fatal=status in PERMANENT_HTTP_STATUSES) from None
-        except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
-            raise LinkClosed(1006, f"could not connect: {exc}") from None
+        except (OSError, InvalidHandshake, InvalidURI, asyncio.TimeoutError) as exc:
+            raise handshake_failure(exc) from None
         link.conn = ws
         try:
             await ws.send(wire.encode(setup))
@@ -133,6 +132,24 @@ class LiveSession(CommandExecutor):
 
     async def _close(self, link: Link, code: int, reason: str) -> None:
         await link.conn.close(code, reason)
+
+
+def handshake_failure(exc: BaseException) -> LinkClosed:
+    """What a failed WebSocket handshake means for the session: permanent (a bad URL, an HTTP status in
+    :data:`PERMANENT_HTTP_STATUSES`, with the server's words) or a transient 1006 to retry. Secrets in the
+    URL or the answer are masked."""
+    if isinstance(exc, InvalidURI):  # no retry can fix the address
+        return LinkClosed(1006, redact(f"bad URL: {exc}"), fatal=True)
+    if isinstance(exc, InvalidStatus):
+        response = exc.response
+        body = response.body.decode("utf-8", "replace").strip()[:500] if response.body else ""
+        reason = f"HTTP {response.status_code} {response.reason_phrase} at the handshake"
+        return LinkClosed(
+            1006,
+            redact(reason + (f": {body}" if body else "")),
+            fatal=response.status_code in PERMANENT_HTTP_STATUSES,
+        )
+    return LinkClosed(1006, redact(f"could not connect: {exc}"))
 
 
 def _closed(exc: ConnectionClosed) -> LinkClosed:
