@@ -616,7 +616,9 @@ class Session:
         held = self.unconsumed[self._sent_count() :]
         self.holding = False
         self._cancel_timers(Timer.RESEED)
-        self._hand_back(held, "discarded by the application instead of replaying it into the fresh session")
+        self._hand_back(
+            held, "discarded by the application instead of replaying it into the fresh session", unsent=True
+        )
         self._try_drain(event)
 
     # --- transitions plumbing -------------------------------------------------------------------
@@ -731,6 +733,7 @@ class Session:
                 self._hand_back(
                     list(self.unconsumed),
                     "fresh session: unconsumed input not replayed (replay_after_fresh_session=False)",
+                    unsent=True,
                 )
             elif self.unconsumed and self.config.reseed_history:
                 self.holding = True
@@ -966,8 +969,8 @@ class Session:
         )
 
     def _hand_back(self, entries: list[Unconsumed], reason: str, *, unsent: bool = False) -> None:
-        """Forget ``entries`` and hand them back: those that ever went out as unconfirmed, the others (or all,
-        with ``unsent``: they cannot have reached this conversation) as dropped."""
+        """Forget ``entries`` and hand them back: those that ever went out as unconfirmed, the others as
+        dropped (all of them with ``unsent``: whatever went out cannot be in the conversation that goes on)."""
         if not entries:
             return
         gone = {u.seq for u in entries}

@@ -86,6 +86,9 @@ class Lifecycle(RuleBasedStateMachine):
         self.was_terminal: S | None = None
         self.pending_calls: list[str] = []
         self.counter = 0
+        #: Independent account of every seq: confirmed by a trim, or handed back by a notice.
+        self.confirmed: set[int] = set()
+        self.returned: list[int] = []
         self.feed(events.Connect(at=0.0))
 
     # --- plumbing ----------------------------------------------------------------------------------
@@ -113,6 +116,12 @@ class Lifecycle(RuleBasedStateMachine):
             self.deliver(command.message)
         elif isinstance(command, commands.DropBuffered):
             self.dropped_ids |= {self.seq_ids[s] for s in command.seqs}
+        elif isinstance(command, commands.TrimToIndex):
+            self.confirmed |= {s for s in self.buffer.seqs() if s <= command.seq}
+        elif isinstance(command, commands.TrimSeqs):
+            self.confirmed |= set(command.seqs)
+        elif isinstance(command, commands.MessagesDropped | commands.MessagesUnconfirmed):
+            self.returned.extend(command.seqs)
         elif isinstance(command, commands.ToolCallsOrphaned):
             self.pending_calls = [c for c in self.pending_calls if c not in command.ids]
         replayed = self.buffer.apply(command)
@@ -295,6 +304,21 @@ class Lifecycle(RuleBasedStateMachine):
         if self.session.state in TERMINAL:
             return  # on close or failure, what was never confirmed is counted in a notice
         assert not missing, f"lost without a notice: {sorted(missing)}"
+
+    @invariant()
+    def every_message_confirmed_or_handed_back_never_both_never_neither(self) -> None:
+        everything = set(self.seq_ids)
+        returned = set(self.returned)
+        assert len(returned) == len(self.returned), "a message was handed back twice"
+        assert not (returned & self.confirmed), "a message was both confirmed and handed back"
+        waiting = set(self.buffer.seqs())
+        assert waiting == set(self.session.unconfirmed_seqs)
+        assert not (waiting & (returned | self.confirmed))
+        if self.session.state in TERMINAL:
+            assert not waiting
+        assert everything == returned | self.confirmed | waiting, (
+            "a message was neither confirmed nor handed back"
+        )
 
     @invariant()
     def nothing_duplicated(self) -> None:

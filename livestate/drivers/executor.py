@@ -186,6 +186,12 @@ class CommandExecutor(abc.ABC):
         """The session's state."""
         return self.session.state
 
+    @property
+    def queued_items(self) -> int:
+        """Items waiting for the application's iteration (at most about ``max_queued_items``: the socket is
+        not read beyond that, apart from notices and while a sender waits for buffer room)."""
+        return self._items.qsize()
+
     def now(self) -> float:
         """Seconds since the session started, on the event loop's monotonic clock (the ``at`` of events)."""
         return self._loop.time() - self._t0

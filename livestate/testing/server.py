@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
 import itertools
 import json
 import logging
@@ -28,9 +29,9 @@ from websockets.exceptions import ConnectionClosed
 
 from livestate import wire
 from livestate.drivers.redact import redacting_logger
-from livestate.errors import ProtocolError
+from livestate.errors import ProtocolError, UsageError
 
-__all__ = ["FakeLiveServer", "Fault", "FaultPlan", "LogicalSession", "tag_of"]
+__all__ = ["FAULT_KINDS", "FakeLiveServer", "Fault", "FaultPlan", "LogicalSession", "tag_of"]
 
 
 def tag_of(message: wire.ClientMessage) -> str:
@@ -42,6 +43,36 @@ def tag_of(message: wire.ClientMessage) -> str:
     return wire.encode(message)
 
 
+#: The faults FakeLiveServer can inject.
+FAULT_KINDS = ("goaway", "goaway_silent", "drop", "error_1011", "reject_next_resume")
+
+
+def _at_least(minimum: float) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+            raise UsageError(
+                f"{type(instance).__name__}.{attribute.name} must be a number >= {minimum}, got {value!r}"
+            )
+
+    return check
+
+
+def _kind(kind: object) -> None:
+    if kind not in FAULT_KINDS:
+        raise UsageError(f"Fault.kind must be one of {', '.join(FAULT_KINDS)}, got {kind!r}")
+
+
+def _rate(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _at_least(0.0)(instance, attribute, value)
+    if value > 1:
+        raise UsageError(f"FaultPlan.{attribute.name} is a probability in [0, 1], got {value!r}")
+
+
+def _faults(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(fault, Fault) for fault in value):
+        raise UsageError(f"FaultPlan.faults must be a tuple of Fault, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class Fault:
     """One scripted fault: ``kind`` is ``"goaway"``, ``"goaway_silent"``, ``"drop"``, ``"error_1011"`` or
@@ -49,9 +80,9 @@ class Fault:
     ``after_messages`` client messages, or, with ``on_text``, right after the client message whose
     ``realtimeInput.text`` is ``on_text`` (on any connection when ``connection`` is 0)."""
 
-    kind: str
-    connection: int = 0
-    after_messages: int = 0
+    kind: str = attrs.field(validator=lambda _, __, kind: _kind(kind))
+    connection: int = attrs.field(default=0, validator=_at_least(0))
+    after_messages: int = attrs.field(default=0, validator=_at_least(0))
     on_text: str | None = None
 
     def due(self, connection: int, received: list[str]) -> bool:
@@ -67,18 +98,24 @@ class Fault:
 class FaultPlan:
     """What goes wrong. Scripted faults happen exactly; random ones are drawn from ``seed``."""
 
-    faults: tuple[Fault, ...] = ()
+    faults: tuple[Fault, ...] = attrs.field(default=(), validator=_faults)
     seed: int = 0
     #: Per client message: chance of an abrupt drop, of a 1011, of a goAway.
-    drop_rate: float = 0.0
-    error_rate: float = 0.0
-    go_away_rate: float = 0.0
+    drop_rate: float = attrs.field(default=0.0, validator=_rate)
+    error_rate: float = attrs.field(default=0.0, validator=_rate)
+    go_away_rate: float = attrs.field(default=0.0, validator=_rate)
     #: Chance that a resume is rejected (the handle is forgotten; the client sees 1007).
-    reject_rate: float = 0.0
+    reject_rate: float = attrs.field(default=0.0, validator=_rate)
     #: Seconds between a goAway and the close at its deadline.
-    go_away_time_left: float = 1.0
+    go_away_time_left: float = attrs.field(default=1.0, validator=_at_least(0.0))
     #: A connection lives at most this long: goAway at ``max_connection_age - go_away_time_left``.
-    max_connection_age: float | None = None
+    max_connection_age: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_at_least(0.0))
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_connection_age is not None and self.max_connection_age < self.go_away_time_left:
+            raise UsageError("FaultPlan.max_connection_age must be at least go_away_time_left")
 
 
 @attrs.define
@@ -122,8 +159,14 @@ class FakeLiveServer:
         vertex: bool = False,
         ssl: ssl_module.SSLContext | None = None,
         binary_frames: bool = False,
+        refuse_setup: wire.ServerError | None = None,
+        handshake_status: int | None = None,
     ) -> None:
         self.plan = plan or FaultPlan()
+        #: Answer every ``setup`` with this in-band error frame (and a 1007 close) instead of setupComplete.
+        self.refuse_setup = refuse_setup
+        #: Refuse every WebSocket handshake with this HTTP status (e.g. 403), before any frame.
+        self.handshake_status = handshake_status
         self.binary_frames = binary_frames
         self.ssl = ssl
         self.update_every = update_every
@@ -162,6 +205,7 @@ class FakeLiveServer:
             max_size=None,
             ssl=self.ssl,
             logger=redacting_logger(logging.getLogger("websockets.server")),  # masks keys and handles
+            process_request=self._handshake,
         )
         return self
 
@@ -186,6 +230,12 @@ class FakeLiveServer:
                 return session
         return None
 
+    def _handshake(self, connection: ServerConnection, request: Any) -> Any:
+        if self.handshake_status is None:
+            return None
+        reason = f"fake server refuses the handshake with HTTP {self.handshake_status}"
+        return connection.respond(http.HTTPStatus(self.handshake_status), reason + "\n")
+
     # --- one connection ---------------------------------------------------------------------------
 
     async def _serve(self, ws: ServerConnection) -> None:
@@ -197,6 +247,11 @@ class FakeLiveServer:
             return
         if not isinstance(setup, wire.Setup):
             await ws.close(1007, "Request contains an invalid argument.")
+            return
+        if self.refuse_setup is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(self.frame(self.refuse_setup))
+                await ws.close(1007, self.refuse_setup.message or "Request contains an invalid argument.")
             return
         resumption = setup.session_resumption
         handle = resumption.handle if resumption else None
