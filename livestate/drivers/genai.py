@@ -93,9 +93,17 @@ class GenaiLiveSession(CommandExecutor):
         on_command: Callable[[c.Command], None] | None = None,
         restore: tuple[SessionSnapshot, ReplayBuffer] | None = None,
         restored_after: float = 0.0,
+        max_queued_items: int = 1024,
+        max_outgoing: int = 256,
     ) -> None:
         super().__init__(
-            config, journal=journal, on_command=on_command, restore=restore, restored_after=restored_after
+            config,
+            journal=journal,
+            on_command=on_command,
+            restore=restore,
+            restored_after=restored_after,
+            max_queued_items=max_queued_items,
+            max_outgoing=max_outgoing,
         )
         self.client = client
         # The SDK picks websockets' default logger: mask secrets on it while this session is open.

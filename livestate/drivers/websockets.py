@@ -76,6 +76,8 @@ class LiveSession(CommandExecutor):
         on_command: Callable[[c.Command], None] | None = None,
         restore: tuple[SessionSnapshot, ReplayBuffer] | None = None,
         restored_after: float = 0.0,
+        max_queued_items: int = 1024,
+        max_outgoing: int = 256,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 60.0,
         open_timeout: float = 10.0,
@@ -84,7 +86,13 @@ class LiveSession(CommandExecutor):
         **ws_options: Any,
     ) -> None:
         super().__init__(
-            config, journal=journal, on_command=on_command, restore=restore, restored_after=restored_after
+            config,
+            journal=journal,
+            on_command=on_command,
+            restore=restore,
+            restored_after=restored_after,
+            max_queued_items=max_queued_items,
+            max_outgoing=max_outgoing,
         )
         self.url = url
         self._headers = dict(headers or {})
