@@ -148,11 +148,14 @@ def test_an_error_frame_in_answer_to_setup_fails_at_once_with_the_servers_words(
 )
 def test_permanent_connection_errors_fail_at_once(make_url: Any, expected: str) -> None:
     async def main() -> tuple[SessionFailedError, int]:
-        async with FakeLiveServer(handshake_status=403) as server:
-            async with connect(make_url(server.url), SessionConfig(setup=wire.Setup(model="m"))) as live:
-                with pytest.raises(SessionFailedError) as failed:
-                    await live.wait_live(5)
-                return failed.value, live.session.connection
+        config = SessionConfig(setup=wire.Setup(model="m"))
+        async with (
+            FakeLiveServer(handshake_status=403) as server,
+            connect(make_url(server.url), config) as live,
+        ):
+            with pytest.raises(SessionFailedError) as failed:
+                await live.wait_live(5)
+            return failed.value, live.session.connection
 
     error, connections = asyncio.run(asyncio.wait_for(main(), 20))
     assert expected in error.reason

@@ -38,9 +38,7 @@ def handed_back(log: list[commands.Command]) -> list[int]:
 @pytest.mark.parametrize("vertex", [True, False])
 def test_thirty_quick_drops_with_every_resume_accepted_never_fail_the_session(vertex: bool) -> None:
     d = driver(vertex=vertex).live()  # the default config: 5 attempts per outage, healthy after 10 s
-    handle = 0
-    for _ in range(30):
-        handle += 1
+    for handle in range(1, 31):
         d.advance(0.1)
         d.send(audio(f"a{handle}"))
         d.server(update(f"h{handle}", index=1 if vertex else None))  # progress: a fresh handle
