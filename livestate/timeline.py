@@ -49,7 +49,10 @@ class Summary:
     sent: int
     consumed: int
     replayed: int
+    #: Handed back, never delivered to the conversation that goes on (``MessagesDropped``).
     dropped: int
+    #: Handed back after going out, never proven consumed (``MessagesUnconfirmed``): the server may have them.
+    unconfirmed: int
     final_state: str
     seconds_in_state: dict[str, float]
 
@@ -116,6 +119,8 @@ def describe_command(command: c.Command) -> str:
         return f"{type(command).__name__}#{command.seq}"
     if isinstance(command, c.TrimToIndex):
         return f"Trim<=#{command.seq}"
+    if isinstance(command, c.TrimSeqs):
+        return f"Trim{list(command.seqs)}"
     if isinstance(command, c.ReplayBuffered):
         return f"Replay#{command.first_seq}..{command.last_seq}"
     if isinstance(command, c.DropBuffered):
@@ -133,9 +138,12 @@ def describe_command(command: c.Command) -> str:
     if isinstance(command, c.StateChanged):
         return f"-> {command.new.name}"
     if isinstance(command, c.Resumed):
-        return f"Resumed(restored={command.state_restored}, replayed={command.replayed})"
+        held = f", held={command.held}" if command.held else ""
+        return f"Resumed(restored={command.state_restored}, replayed={command.replayed}{held})"
     if isinstance(command, c.MessagesDropped):
         return f"Dropped({command.count}: {command.reason})"
+    if isinstance(command, c.MessagesUnconfirmed):
+        return f"Unconfirmed({command.count}: {command.reason})"
     if isinstance(command, c.ToolCallsOrphaned):
         return f"Orphaned({', '.join(command.ids)})"
     if isinstance(command, c.SessionFailed):
@@ -168,12 +176,18 @@ def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[Row], S
                 counts["replayed"] += command.replayed
             elif isinstance(command, c.MessagesDropped):
                 counts["dropped"] += command.count
+            elif isinstance(command, c.MessagesUnconfirmed):
+                counts["unconfirmed"] += command.count
             elif isinstance(command, c.BufferMessage):
                 buffered.append(command.seq)
             elif isinstance(command, c.TrimToIndex):
                 kept = [s for s in buffered if s > command.seq]
                 counts["consumed"] += len(buffered) - len(kept)
                 buffered = kept
+            elif isinstance(command, c.TrimSeqs):
+                confirmed = set(command.seqs)
+                counts["consumed"] += len(confirmed)
+                buffered = [s for s in buffered if s not in confirmed]
             elif isinstance(command, c.DropBuffered):
                 gone = set(command.seqs)
                 buffered = [s for s in buffered if s not in gone]
@@ -189,6 +203,7 @@ def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[Row], S
         consumed=counts["consumed"],
         replayed=counts["replayed"],
         dropped=counts["dropped"],
+        unconfirmed=counts["unconfirmed"],
         final_state=session.state.name,
         seconds_in_state={k: round(v, 6) for k, v in time_in.items()},
     )
@@ -209,7 +224,8 @@ def format_text(rows: list[Row], summary: Summary, *, width: int = 110) -> str:
     lines += [
         "",
         f"events {s.events}, connections {s.connections}, resumes {s.resumes}, fresh sessions {s.fresh_sessions}",
-        f"messages: sent {s.sent}, consumed {s.consumed}, replayed {s.replayed}, dropped {s.dropped}",
+        f"messages: sent {s.sent}, consumed {s.consumed}, replayed {s.replayed}, handed back: "
+        f"dropped {s.dropped}, unconfirmed {s.unconfirmed}",
         f"final state {s.final_state}; seconds in each state: "
         + ", ".join(f"{k} {v:.3f}" for k, v in sorted(s.seconds_in_state.items(), key=lambda kv: -kv[1])),
     ]

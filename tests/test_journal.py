@@ -153,7 +153,7 @@ def test_the_replay_timeline_and_summary(tmp_path: Path, capsys: pytest.CaptureF
     assert out["timeline"][0]["event"] == "Connect"
     assert main(["replay", str(path)]) == 0
     text = capsys.readouterr().out
-    assert "messages: sent 10, consumed 10, replayed 4, dropped 0" in text
+    assert "messages: sent 10, consumed 10, replayed 4, handed back: dropped 0, unconfirmed 0" in text
 
 
 def write_lines(path: Path, lines: list[str], *, final_newline: bool = True) -> None:

@@ -504,3 +504,21 @@ def test_id_less_calls_are_answered_by_name_oldest_first() -> None:
     assert [c.name for c in d.session.pending_calls.values()] == ["g", "f"]
     snapshot = d.session.snapshot()
     assert Session.restore(snapshot).snapshot() == snapshot
+
+
+def test_the_replay_summary_tells_unconfirmed_from_dropped_and_ignores_superseded_frames() -> None:
+    from livestate import timeline
+
+    from helpers import Driver
+
+    recorded: list[events.Event] = []
+    d = Driver(Session(config(), recorder=recorded.append)).live()
+    d.server(update("h1"))
+    d.send(audio("a"))
+    d.send(audio("b"))
+    d.close(1006)
+    d.server(TURN, connection=1)  # a late frame of the connection the session left
+    d.server(wire.SetupComplete())  # the resume replays a and b
+    d.feed(events.CloseRequested(at=d.now))
+    _, summary = timeline.replay(config(), recorded)
+    assert (summary.sent, summary.dropped, summary.unconfirmed) == (2, 0, 2)
