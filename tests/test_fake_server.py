@@ -95,16 +95,15 @@ def test_a_scripted_1011_closes_promptly_even_while_reading_is_paused() -> None:
     plan = FaultPlan(faults=(Fault(kind="error_1011", on_text="t0"),))
 
     async def main() -> tuple[int | None, float]:
-        async with FakeLiveServer(plan) as server:
-            async with ws_connect(server.url) as ws:
-                await ws.send(setup())
-                assert isinstance(wire.decode(await ws.recv()), wire.SetupComplete)
-                started = asyncio.get_running_loop().time()
-                await send_texts(ws, *(f"t{i}" for i in range(40)))  # no await yields: one burst
-                await asyncio.wait_for(ws.wait_closed(), 5)
-                while server.sessions[0].open_connection is not None:  # released: a resume may follow
-                    await asyncio.sleep(0.01)
-                return ws.close_code, asyncio.get_running_loop().time() - started
+        async with FakeLiveServer(plan) as server, ws_connect(server.url) as ws:
+            await ws.send(setup())
+            assert isinstance(wire.decode(await ws.recv()), wire.SetupComplete)
+            started = asyncio.get_running_loop().time()
+            await send_texts(ws, *(f"t{i}" for i in range(40)))  # no await yields: one burst
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            while server.sessions[0].open_connection is not None:  # released: a resume may follow
+                await asyncio.sleep(0.01)
+            return ws.close_code, asyncio.get_running_loop().time() - started
 
     code, elapsed = asyncio.run(asyncio.wait_for(main(), 20))
     assert code == 1011 and elapsed < 1.0
