@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from livestate import wire
-from livestate.testing.server import FakeLiveServer
+from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
 
 
 def setup(handle: str | None = None, *, transparent: bool | None = None) -> str:
@@ -86,3 +86,24 @@ def test_refused_resumes(case: str) -> None:
 
     code = asyncio.run(asyncio.wait_for(main(), 10))
     assert code == (1007 if case == "unknown handle" else 1011)
+
+
+def test_a_scripted_1011_closes_promptly_even_while_reading_is_paused() -> None:
+    # A burst of more than websockets' max_queue (16) frames pauses the server's reading; a fault that closed
+    # from the read loop without reading on never saw the client's close frame and hung for close_timeout (10 s),
+    # the logical session still "open" (the flaky m70… loss in test_e2e_properties).
+    plan = FaultPlan(faults=(Fault(kind="error_1011", on_text="t0"),))
+
+    async def main() -> tuple[int | None, float]:
+        async with FakeLiveServer(plan) as server, ws_connect(server.url) as ws:
+            await ws.send(setup())
+            assert isinstance(wire.decode(await ws.recv()), wire.SetupComplete)
+            started = asyncio.get_running_loop().time()
+            await send_texts(ws, *(f"t{i}" for i in range(40)))  # no await yields: one burst
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            while server.sessions[0].open_connection is not None:  # released: a resume may follow
+                await asyncio.sleep(0.01)
+            return ws.close_code, asyncio.get_running_loop().time() - started
+
+    code, elapsed = asyncio.run(asyncio.wait_for(main(), 20))
+    assert code == 1011 and elapsed < 1.0

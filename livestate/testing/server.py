@@ -327,7 +327,7 @@ class _Connection:
             async for raw in self.ws:
                 message = wire.decode_client(raw)
                 if isinstance(message, wire.Setup):
-                    await self.ws.close(1007, "Request contains an invalid argument.")
+                    await self._close(1007, "Request contains an invalid argument.")
                     return
                 await self._consume(message, loop.time())
                 if await self._maybe_fault():
@@ -432,13 +432,26 @@ class _Connection:
                 self.ws.transport.abort()
                 return True
             if kind == "error_1011":
-                await self.ws.close(1011, "Internal error encountered.")
+                await self._close(1011, "Internal error encountered.")
                 return True
             if kind in ("goaway", "goaway_silent") and not self.going_away:
                 self._spawn(self._go_away_later(0.0, silent=kind == "goaway_silent"))
             if kind == "reject_next_resume":
                 self.server.reject_next += 1
         return False
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Close from inside the read loop, reading (and discarding) what the client sends meanwhile.
+
+        websockets pauses reading while more than ``max_queue`` frames wait unread and resumes only when the
+        handler has read them down to the low-water mark; a handler that stopped reading would then never see
+        the client's close frame, and ``ws.close()`` would hang for ``close_timeout`` (10 s) with the
+        connection (and its logical session) still open."""
+        closing = asyncio.ensure_future(self.ws.close(code, reason))
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in self.ws:
+                pass
+        await closing
 
     async def _go_away_later(self, delay: float, *, silent: bool = False) -> None:
         await asyncio.sleep(delay)
