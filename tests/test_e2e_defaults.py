@@ -165,11 +165,11 @@ def test_permanent_connection_errors_fail_at_once(make_url: Any, expected: str) 
 def test_an_application_that_stops_iterating_holds_back_the_reader_not_memory() -> None:
     async def main() -> tuple[int, int, int, list[int]]:
         async with (
-            FakeLiveServer(vertex=True, turn_frames=20_000, frame_interval=0.0) as server,
+            FakeLiveServer(vertex=True, turn_frames=3_000, frame_interval=0.0) as server,
             connect(server.url, default_config(True), max_queued_items=200) as live,
         ):
             await live.wait_live(5)
-            await live.send(wire.RealtimeInput(text="talk a lot?"))  # a 20,000-frame reply
+            await live.send(wire.RealtimeInput(text="talk a lot?"))  # a 3,000-frame reply
             depths = []
             for _ in range(50):  # the application does not iterate for 5 s
                 await asyncio.sleep(0.1)
@@ -184,5 +184,69 @@ def test_an_application_that_stops_iterating_holds_back_the_reader_not_memory() 
     deepest, taken, buffered, depths = asyncio.run(asyncio.wait_for(main(), 60))
     assert deepest <= 200 + 10  # a handful of notices may join the messages
     assert depths[-1] == depths[10]  # it stopped growing: the socket was not read meanwhile
-    assert taken > 20_000  # nothing was dropped to keep it bounded
+    assert taken > 3_000  # nothing was dropped to keep it bounded
     assert buffered <= 1
+
+
+def test_a_server_that_never_confirms_makes_send_wait_at_the_buffer_limit_and_loses_nothing() -> None:
+    async def main() -> tuple[int, int, bool, int, int]:
+        async with (
+            FakeLiveServer(vertex=True, update_every=10**9) as server,  # consumes, never confirms
+            connect(server.url, default_config(True)) as live,
+        ):
+            await live.wait_live(5)
+            accepted = 0
+
+            async def flood() -> None:
+                nonlocal accepted
+                for i in range(25_000):
+                    await live.send(wire.RealtimeInput(text=f"f-{i}"))
+                    accepted += 1
+
+            sender = asyncio.ensure_future(flood())
+            for _ in range(3000):  # bounded: until the buffer is full
+                if len(live.buffer) >= live.config.max_buffer_messages:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)  # the sender stays parked at the limit: it does not drop or grow
+            blocked = not sender.done()
+            buffered = len(live.buffer)
+            handed_back = await live.close()
+            sender.cancel()
+            return accepted, buffered, blocked, len(handed_back), len(server.sessions[0].conversation)
+
+    accepted, buffered, blocked, handed_back, consumed = asyncio.run(asyncio.wait_for(main(), 60))
+    assert blocked and buffered == 20_000 and accepted == 20_000
+    assert handed_back == accepted  # every message the server never confirmed comes back, as itself
+    assert consumed >= accepted - 300  # and the server did get them (it reads; it only never confirms)
+
+
+def test_a_frame_the_session_rejects_is_reported_and_never_delivered() -> None:
+    async def impossible(ws: Any) -> None:
+        await ws.recv()
+        await ws.send(wire.encode(wire.SetupComplete()))
+        # An index past anything the client sent on this connection: impossible, so rejected.
+        await ws.send(
+            '{"sessionResumptionUpdate":{"newHandle":"h1","resumable":true,"lastConsumedClientMessageIndex":"9"}}'
+        )
+        await ws.send('{"serverContent":{"turnComplete":true}}')
+        await ws.wait_closed()
+
+    async def main() -> list[Any]:
+        from websockets.asyncio.server import serve
+
+        async with serve(impossible, "127.0.0.1", 0) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}", default_config(True)) as live:
+                items = []
+                async for item in live:
+                    items.append(item)
+                    if isinstance(item, wire.ServerContent):
+                        break
+                return items
+
+    items = asyncio.run(asyncio.wait_for(main(), 20))
+    rejected = [i for i in items if isinstance(i, commands.FrameRejected)]
+    assert len(rejected) == 1 and "lastConsumedClientMessageIndex: 9 is past" in rejected[0].error
+    assert not [i for i in items if isinstance(i, wire.SessionResumptionUpdate)]
+    assert not [i for i in items if isinstance(i, commands.MessagesDropped)]

@@ -39,8 +39,10 @@ async def exchange(plan: FaultPlan, count: int) -> tuple[list[str], list[list[st
                 sent.append(f"m{i}")
                 await live.send(wire.RealtimeInput(text=f"m{i}"))
                 await asyncio.sleep(0.002)
-            for _ in range(100):
-                if not live.session.unconsumed:
+            # Wait (bounded) until the server's ledger holds every message: under load an outage can end
+            # late, and the session replays whatever was not confirmed when it does.
+            for _ in range(1000):
+                if set(sent) <= {tag for s in server.sessions for tag in s.conversation}:
                     break
                 await asyncio.sleep(0.01)
         return sent, [s.conversation for s in server.sessions]
