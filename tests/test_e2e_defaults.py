@@ -11,7 +11,7 @@ import pytest
 from test_e2e import audit, drive
 
 from livestate import Backend, SessionConfig, SessionState, commands, wire
-from livestate.drivers.websockets import connect
+from livestate.drivers.websockets import LiveSession, connect
 from livestate.errors import SessionFailedError, UsageError
 from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
 
@@ -119,12 +119,12 @@ def test_an_error_frame_in_answer_to_setup_fails_at_once_with_the_servers_words(
     refusal = wire.ServerError(code=403, status="PERMISSION_DENIED", message="Permission denied on the model")
 
     async def main() -> tuple[SessionFailedError, list[Any]]:
-        # The default setup timeout (15 s) is kept: only failing on the error frame can beat wait_live's 5 s.
+        # The default setup timeout (15 s) is kept: only failing on the error frame can beat wait_live's 1 s.
         config = SessionConfig(setup=wire.Setup(model="models/fake"))
         async with FakeLiveServer(vertex=vertex, refuse_setup=refusal) as server:
             async with connect(server.url, config) as live:
                 with pytest.raises(SessionFailedError) as failed:
-                    await live.wait_live(5)
+                    await live.wait_live(1)
                 items = [item async for item in live]
                 with pytest.raises(SessionFailedError):
                     await live.send(wire.RealtimeInput(text="too late"))
@@ -250,3 +250,31 @@ def test_a_frame_the_session_rejects_is_reported_and_never_delivered() -> None:
     assert len(rejected) == 1 and "lastConsumedClientMessageIndex: 9 is past" in rejected[0].error
     assert not [i for i in items if isinstance(i, wire.SessionResumptionUpdate)]
     assert not [i for i in items if isinstance(i, commands.MessagesDropped)]
+
+
+def test_a_sending_task_that_crashes_fails_the_session_and_hands_back_the_unsent() -> None:
+    class Crashing(LiveSession):
+        async def _send(self, link: Any, message: wire.ClientMessage) -> None:
+            if isinstance(message, wire.RealtimeInput) and message.text == "boom":
+                raise RuntimeError("a transport bug")
+            await super()._send(link, message)
+
+    async def main() -> tuple[SessionFailedError, tuple[Any, ...]]:
+        async with FakeLiveServer(vertex=True, update_every=10**9) as server:
+            live = Crashing(server.url, default_config(True))
+            await live.start()
+            await live.wait_live(5)
+            for text in ("before", "boom"):
+                await live.send(wire.RealtimeInput(text=text))
+            with pytest.raises(SessionFailedError) as failed:
+                for _ in range(500):
+                    await live.wait_live(1)
+                    await asyncio.sleep(0.01)
+            with pytest.raises(SessionFailedError):
+                await live.send(wire.RealtimeInput(text="after"))
+            await live.close()
+            return failed.value, failed.value.messages
+
+    error, messages = asyncio.run(asyncio.wait_for(main(), 20))
+    assert "sending failed: RuntimeError('a transport bug')" in error.reason
+    assert [m.text for _, m in messages] == ["before", "boom"]  # sent but unconfirmed, and never sent
