@@ -114,10 +114,10 @@ def test_a_journal_replays_to_the_same_commands_and_states(name: str, secrets: b
     replayed = Session(contents.config)
     commands = [c for e in contents.events for c in replayed.handle(e)]
     if secrets:
-        assert commands == [c for _, c in run.log]
+        assert commands == [c for _, c in run.timeline]
         assert replayed.snapshot() == run.session.snapshot()
     states = [c.new for c in commands if type(c).__name__ == "StateChanged"]
-    assert states == [c.new for _, c in run.log if type(c).__name__ == "StateChanged"]
+    assert states == [c.new for _, c in run.timeline if type(c).__name__ == "StateChanged"]
 
 
 HANDLES = ["vtx-H1-8f2c", "vtx-H2-1a9e", "vtx-H3-77d0", "c41f8a92-0d7e-4b35-9e26-7a8b1c5d3f42"]
@@ -270,8 +270,8 @@ def test_a_snapshot_restored_in_a_fresh_interpreter_resumes_the_session(tmp_path
         run.fire_due_timers(1.4)
         run.feed(events.MessageReceived(at=1.85, message=wire.SetupComplete(), connection=2))
         print(json.dumps({{
-            "handles": [c.handle for _, c in run.log if isinstance(c, commands.ReconnectWithHandle)],
-            "resumed": [[c.state_restored, c.replayed] for _, c in run.log if isinstance(c, commands.Resumed)],
+            "handles": [c.handle for _, c in run.timeline if isinstance(c, commands.ReconnectWithHandle)],
+            "resumed": [[c.state_restored, c.replayed] for _, c in run.timeline if isinstance(c, commands.Resumed)],
             "sent": [wire.encode(m) for m in run.sent[2]],
         }}))
     """)

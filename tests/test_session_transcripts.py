@@ -42,7 +42,7 @@ def test_vertex_drop_during_replay_keeps_the_buffer_and_replays_it_again() -> No
     # to the transport at once. Connection 3 replays the same four (a3..a6) from index 1 again.
     assert run.sent[2][: len(expected[2])] == expected[2]
     assert run.sent[2][1:] == expected[3][1:5]
-    trims = [(at, c.seq) for at, c in run.log if isinstance(c, commands.TrimToIndex)]
+    trims = [(at, c.seq) for at, c in run.timeline if isinstance(c, commands.TrimToIndex)]
     assert trims == [(0.7, 2), (3.4, 7)]  # nothing trimmed between the two drops
     assert run.notices(commands.Resumed) == [
         commands.Resumed(state_restored=True, replayed=4),
@@ -56,14 +56,14 @@ def test_gemini_goaway_waits_for_turn_complete_and_a_fresh_handle() -> None:
     name = "gemini_goaway_resume"
     run = transcript.run(name, Session(SessionConfig(setup=base_setup(name))))
     assert run.sent == transcript.expected_wire(name)
-    closes = [at for at, c in run.log if isinstance(c, commands.CloseConnection)]
-    reconnects = [(at, c.handle) for at, c in run.log if isinstance(c, commands.ReconnectWithHandle)]
+    closes = [at for at, c in run.timeline if isinstance(c, commands.CloseConnection)]
+    reconnects = [(at, c.handle) for at, c in run.timeline if isinstance(c, commands.ReconnectWithHandle)]
     # H3 arrives at 541.65, after turnComplete at 541.6: that is the cut-over, before the 590 s deadline.
     assert closes == [541.65]
     assert reconnects == [(541.65, "c41f8a92-0d7e-4b35-9e26-7a8b1c5d3f42")]
-    assert run.log.index(
-        next(x for x in run.log if isinstance(x[1], commands.CloseConnection))
-    ) < run.log.index(next(x for x in run.log if isinstance(x[1], commands.ReconnectWithHandle)))
+    assert run.timeline.index(
+        next(x for x in run.timeline if isinstance(x[1], commands.CloseConnection))
+    ) < run.timeline.index(next(x for x in run.timeline if isinstance(x[1], commands.ReconnectWithHandle)))
     assert run.notices(commands.TurnAborted) == []
     assert run.session.state is SessionState.RESUMABLE
 
@@ -72,7 +72,7 @@ def test_pending_tool_call_delays_the_cut_over_until_a_handle_after_the_response
     name = "toolcall_pending_goaway"
     run = transcript.run(name, Session(SessionConfig(setup=base_setup(name))))
     assert run.sent == transcript.expected_wire(name)
-    reconnects = [(at, c.handle) for at, c in run.log if isinstance(c, commands.ReconnectWithHandle)]
+    reconnects = [(at, c.handle) for at, c in run.timeline if isinstance(c, commands.ReconnectWithHandle)]
     assert reconnects == [(125.35, "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b")]
     assert run.notices(commands.ToolCallsOrphaned) == []
 
@@ -80,7 +80,7 @@ def test_pending_tool_call_delays_the_cut_over_until_a_handle_after_the_response
 def test_silent_server_after_goaway_is_left_at_the_deadline_minus_margin() -> None:
     name = "goaway_deadline_1011"
     run = transcript.run(name, Session(SessionConfig(setup=base_setup(name), goaway_margin=5.0)))
-    reconnects = [(at, c.handle) for at, c in run.log if isinstance(c, commands.ReconnectWithHandle)]
+    reconnects = [(at, c.handle) for at, c in run.timeline if isinstance(c, commands.ReconnectWithHandle)]
     assert reconnects == [(540.0 + 50.0 - 5.0, "0f9e8d7c-6b5a-4493-8281-7f6e5d4c3b2a")]
     assert len(run.notices(commands.TurnAborted)) == 1
     # Handle-only mode replays what was sent after H1 (482.15 s) minus the guard window: the four audio

@@ -12,52 +12,13 @@ import json
 from collections import defaultdict
 from typing import Any
 
-import attrs
+from livestate import Session, events, wire
+from livestate.testing.reference import ReferenceDriver
 
-from livestate import Session, commands, events, wire
-from livestate.buffer import ReplayBuffer
-
-from clock import due_timers
 from conftest import load_jsonl
 
-
-@attrs.define
-class Run:
-    session: Session
-    #: Per connection number: the client messages the session put on the wire, setup first.
-    sent: dict[int, list[wire.ClientMessage]] = attrs.field(factory=lambda: defaultdict(list))
-    #: Every command, with the time of the event that produced it.
-    log: list[tuple[float, commands.Command]] = attrs.field(factory=list)
-    events: list[events.Event] = attrs.field(factory=list)
-    buffer: ReplayBuffer = attrs.field(factory=ReplayBuffer)
-    closed_by_client: list[int] = attrs.field(factory=list)
-
-    def feed(self, event: events.Event) -> tuple[commands.Command, ...]:
-        self.events.append(event)
-        out = self.session.handle(event)
-        for command in out:
-            self.log.append((event.at, command))
-            self._carry_out(command)
-        return out
-
-    def _carry_out(self, command: commands.Command) -> None:
-        connection = self.session.connection
-        if isinstance(command, commands.OpenConnection | commands.ReconnectWithHandle):
-            self.sent[command.connection].append(command.setup)
-        elif isinstance(command, commands.SendMessage):
-            self.sent[connection].append(command.message)
-        elif isinstance(command, commands.CloseConnection):
-            self.closed_by_client.append(connection)
-        replayed = self.buffer.apply(command)
-        if isinstance(command, commands.ReplayBuffered):
-            self.sent[connection].extend(message for _, message in replayed)
-
-    def fire_due_timers(self, now: float) -> None:
-        for fired in due_timers(self.session, now):
-            self.feed(fired)
-
-    def notices(self, kind: type) -> list[Any]:
-        return [c for _, c in self.log if isinstance(c, kind)]
+#: A scripted run is livestate's reference transport driven by the script's lines.
+Run = ReferenceDriver
 
 
 def script(name: str) -> list[dict[str, Any]]:
