@@ -6,6 +6,12 @@ camelCase JSON. Inbound frames accept snake_case at every level, int64 as a numb
 ignore unknown fields; scalars are strict. Anything else raises :class:`ProtocolError` naming the field by
 its camelCase wire path, and no other exception escapes.
 
+What the decoder keeps untyped (an opaque object such as ``functionCall.args`` or ``groundingMetadata``, or
+the whole frame of an :class:`UnknownMessage`) nests at most :data:`MAX_NESTING_DEPTH` levels, so every
+decoded message can be re-encoded, journaled and walked recursively. Both JSON libraries accept the same
+documents: orjson rejects lone UTF-16 surrogates (``"\\ud800"``) and numbers beyond the float range, so the
+standard-library fallback does too.
+
 Decoding runs a converter without detailed validation first (the fast path) and, only when that fails,
 structures the same object again with detailed validation to say exactly where the frame is wrong.
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import math
+import re
 from collections.abc import Callable, Mapping
 from functools import partial
 from types import UnionType
@@ -57,16 +64,26 @@ from livestate.wire.server import (
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "MAX_NESTING_DEPTH",
     "WireMessage",
     "decode",
     "decode_client",
     "encode",
+    "structure",
+    "structure_client",
+    "structure_server",
     "to_camel",
     "to_snake",
+    "unstructure",
 ]
 
 #: Frames longer than this (bytes, or characters for text frames) are rejected before parsing.
 DEFAULT_MAX_FRAME_BYTES: Final = 1 << 20
+#: How many levels of objects and arrays an untyped value may nest, counting the value itself: an opaque
+#: field (``functionCall.args``, ``groundingMetadata``, a ``setup`` field kept in ``extra``) or a top-level
+#: value of an unknown message. Deeper raises ProtocolError. Genuine frames nest a few levels; the bound
+#: keeps every decoded message far inside what recursive code (the encoders, the journal) can walk.
+MAX_NESTING_DEPTH: Final = 64
 
 WireMessage = ServerMessage | ClientMessage
 
@@ -75,7 +92,36 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_json_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # orjson rejects these ("number is infinity when parsed as double")
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _reject_lone_surrogates(obj: Any) -> None:
+    """Raise ValueError for a lone UTF-16 surrogate in any key or string of a parsed document.
+
+    Python's JSON keeps ``"\\ud800"`` as a lone surrogate, which cannot be encoded as UTF-8; orjson rejects
+    it. A valid escaped pair has already become one character, so any surrogate left is a lone one."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        items = value.items() if type(value) is dict else enumerate(value)
+        for key, item in items:
+            if type(key) is str and not key.isascii() and _LONE_SURROGATE.search(key):
+                raise ValueError(f"lone surrogate in key {key!r}")
+            if type(item) is str:
+                if not item.isascii() and _LONE_SURROGATE.search(item):
+                    raise ValueError(f"lone surrogate in string {item[:40]!r}")
+            elif type(item) is dict or type(item) is list:
+                stack.append(item)
+
+
+_json_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 # typeshed types the context argument as a scanner; it is the decoder whose settings the scanner copies.
 _scan_value = json.scanner.make_scanner(_json_decoder)  # type: ignore[arg-type]
@@ -83,20 +129,32 @@ _JSON_WHITESPACE = " \t\n\r"
 
 
 def stdlib_loads(data: bytes | str) -> Any:
-    """Parse one UTF-8 JSON document with the standard library (NaN and Infinity rejected).
+    """Parse one UTF-8 JSON document with the standard library. Raises ValueError for what orjson rejects
+    and Python's JSON would let through: NaN and Infinity, numbers beyond the float range, and lone
+    surrogates (escaped or raw).
 
     Calls the decoder's C scanner directly: ``json.loads`` spends more time finding where the document
     starts and ends (two regular expressions) than a short frame takes to scan. Anything the direct call
     cannot settle (leading whitespace, trailing data) goes through the full decoder, which also words
     the errors.
     """
-    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    if isinstance(data, bytes | bytearray):
+        text, maybe_raw_surrogate = data.decode("utf-8"), False  # strict UTF-8 has no surrogates
+    else:
+        text, maybe_raw_surrogate = data, not data.isascii()
     try:
         obj, end = _scan_value(text, 0)
     except StopIteration:
-        return _json_decoder.decode(text)
-    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
-        return _json_decoder.decode(text)
+        obj = _json_decoder.decode(text)
+    else:
+        if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+            obj = _json_decoder.decode(text)
+    # A surrogate comes from a \u escape or was in the str already. Both checks are cheap (a memchr, a
+    # flag) and rule it out for the usual frame: base64 audio has no backslash.
+    if (type(obj) is dict or type(obj) is list) and (maybe_raw_surrogate or "\\" in text):
+        _reject_lone_surrogates(obj)
+    elif type(obj) is str and _LONE_SURROGATE.search(obj):
+        raise ValueError("lone surrogate in string")
     return obj
 
 
@@ -210,9 +268,37 @@ def _structure_duration(value: Any, _: Any) -> Duration:
     return Duration.parse(value)
 
 
+def _nested_too_deep(value: Any) -> bool:
+    """Whether a parsed JSON value nests more than MAX_NESTING_DEPTH levels (the value itself is one)."""
+    if type(value) is not dict and type(value) is not list:
+        return False
+    level = [value]
+    for _ in range(MAX_NESTING_DEPTH):  # one level at a time, without recursion
+        below = [
+            item
+            for container in level
+            for item in (container.values() if type(container) is dict else container)
+            if type(item) is dict or type(item) is list
+        ]
+        if not below:
+            return False
+        level = below
+    return True
+
+
+_TOO_DEEP = f"nested more than {MAX_NESTING_DEPTH} levels deep (the limit for an untyped value)"
+
+
+def _too_deep_key(obj: dict[str, Any]) -> str | None:
+    """The first key of ``obj`` whose value nests more than MAX_NESTING_DEPTH levels, or None."""
+    return next((key for key, value in obj.items() if _nested_too_deep(value)), None)
+
+
 def _structure_object(value: Any, _: Any) -> JsonObject:
     if type(value) is not dict:
         raise WireValueError(f"expected an object, got {_describe(value)}")
+    if value and _nested_too_deep(value):
+        raise WireValueError(_TOO_DEEP)
     return value
 
 
@@ -316,6 +402,8 @@ def _attrs_structure_factory(
                 obj = _camelize(obj, snake_to_camel)
             result = generated(obj, cls)
             extra = {k: v for k, v in obj.items() if k not in known}
+            if extra and (deep := _too_deep_key(extra)) is not None:
+                raise WireValueError(f"field {deep!r} {_TOO_DEEP}")
             return attrs.evolve(result, extra=extra) if extra else result
 
         return structure_with_extra
@@ -526,6 +614,8 @@ def _server_message(obj: dict[str, Any]) -> ServerMessage:
     if kind is None:
         if usage_metadata is not None:
             return UsageReport(usage_metadata=usage_metadata)
+        if (deep := _too_deep_key(obj)) is not None:
+            raise ProtocolError(f"frame: unknown message {deep!r} {_TOO_DEEP}")
         return UnknownMessage(keys=tuple(obj), raw=obj)
     message = _structure(body, _SERVER_KINDS[kind], kind, usage_metadata)
     if type(message) is GoAway and (negative := _negative_time_left(message)) is not None:
@@ -535,11 +625,7 @@ def _server_message(obj: dict[str, Any]) -> ServerMessage:
 
 def decode_client(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> ClientMessage:
     """Decode one client frame (what a server receives). Raises :class:`ProtocolError` when malformed."""
-    obj = _load(data, max_size)
-    kind, body, usage = _split(obj, _CLIENT_KEYS)
-    if kind is None or usage is not None:
-        raise ProtocolError(f"frame: expected one of {', '.join(_CLIENT_KINDS)}, got keys {list(obj)}")
-    return _structure(body, _CLIENT_KINDS[kind], kind)  # type: ignore[no-any-return]
+    return structure_client(_load(data, max_size))
 
 
 def unstructure(message: WireMessage) -> dict[str, Any]:
@@ -556,7 +642,10 @@ def unstructure(message: WireMessage) -> dict[str, Any]:
 
 
 def structure(frame: Mapping[str, Any]) -> WireMessage:
-    """The inverse of :func:`unstructure`, for either direction: client kinds first, then server kinds."""
+    """The inverse of :func:`unstructure`, for either direction: client kinds first, then server kinds.
+
+    A frame whose direction is known should use :func:`structure_server` or :func:`structure_client`: a
+    server frame holding only an unknown ``setup`` key is an :class:`UnknownMessage`, not a ``Setup``."""
     obj = dict(frame)
     if not obj:
         raise ProtocolError("frame: empty object, expected exactly one message kind")
@@ -564,6 +653,23 @@ def structure(frame: Mapping[str, Any]) -> WireMessage:
     if kind is not None and usage is None:
         return _structure(body, _CLIENT_KINDS[kind], kind)  # type: ignore[no-any-return]
     return _server_message(obj)
+
+
+def structure_server(frame: Mapping[str, Any]) -> ServerMessage:
+    """The server message of a parsed frame, exactly as :func:`decode` would give it; ProtocolError if not."""
+    obj = dict(frame)
+    if not obj:
+        raise ProtocolError("frame: empty object, expected exactly one message kind")
+    return _server_message(obj)
+
+
+def structure_client(frame: Mapping[str, Any]) -> ClientMessage:
+    """The client message of a parsed frame, as :func:`decode_client` would give it; ProtocolError if not."""
+    obj = dict(frame)
+    kind, body, usage = _split(obj, _CLIENT_KEYS)
+    if kind is None or usage is not None:
+        raise ProtocolError(f"frame: expected one of {', '.join(_CLIENT_KINDS)}, got keys {list(obj)}")
+    return _structure(body, _CLIENT_KINDS[kind], kind)  # type: ignore[no-any-return]
 
 
 def encode(message: WireMessage) -> str:
