@@ -8,14 +8,19 @@ Redaction is the default: a handle becomes a stable fingerprint (``sha256:…``)
 becomes its length. A redacted journal replays to the same states and decisions (payloads decode as filler of
 the same length, so buffer limits replay too). ``include_secrets=True`` keeps everything, for moving a
 session elsewhere.
+
+A journal never holds a line that cannot be read back: an event that cannot be encoded is refused before
+anything is written, and a failed write (a full disk) leaves at most a cut-off last line, which
+:func:`read_journal` reports and skips. Either way the recorder raises :class:`JournalError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -38,7 +43,7 @@ from livestate.events import (
 )
 from livestate.policy import SessionConfig
 from livestate.session import SessionSnapshot
-from livestate.wire.codec import structure as structure_message
+from livestate.wire.codec import structure_client, structure_server
 from livestate.wire.codec import unstructure as unstructure_message
 
 __all__ = [
@@ -61,10 +66,14 @@ FORMAT_VERSION: Final = 1
 _FORMAT = "livestate-journal"
 _REDACTED_KEY = "redactedLength"
 _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{16}")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class JournalError(LiveStateError):
-    """A journal line (or snapshot) that cannot be read; the message names the line and the field."""
+    """A journal line (or snapshot) that cannot be read, or an event a :class:`Journal` could not write.
+
+    The message names the line and the field, or the journal and what went wrong; a failed write is
+    chained from the ``OSError``."""
 
 
 def fingerprint(handle: str) -> str:
@@ -112,7 +121,9 @@ def _is_message_type(type_: Any) -> bool:
 def _structure_message(value: Any, type_: Any) -> Any:
     if not isinstance(value, dict):
         raise _FieldError(f"expected a message object, got {type(value).__name__}")
-    message = structure_message(value)
+    if type_ == wire.ServerMessage:  # a server frame holding only an unknown "setup" key is not a Setup
+        return structure_server(value)
+    message = structure_client(value)
     if type_ is wire.Setup and not isinstance(message, wire.Setup):
         raise _FieldError("expected a setup message")
     return message
@@ -147,7 +158,7 @@ def _structure_str(value: Any, _: Any) -> str:
 
 
 def _format(exc: BaseException, type_: Any) -> str:
-    if isinstance(exc, _FieldError):
+    if isinstance(exc, _FieldError | LiveStateError):  # a ProtocolError already names the wire field
         return str(exc)
     return cattrs.v.format_exception(exc, type_)
 
@@ -202,9 +213,9 @@ def decode_event(obj: Any, *, line: int | None = None) -> Event:
     if cls is None:
         raise JournalError(f"{where}event: unknown event kind {kind!r} (known: {', '.join(_EVENTS)})")
     fields = {k: v for k, v in obj.items() if k != "event"}
-    if "message" in fields:
-        fields["message"] = _unredact_frame(fields["message"])
     try:
+        if "message" in fields:
+            fields["message"] = _unredact_frame(fields["message"])
         event: Event = _CONVERTER.structure(fields, cls)
         return event
     except Exception as exc:
@@ -264,29 +275,47 @@ def _read_header(obj: Any) -> tuple[SessionConfig, bool, str]:
     return config, bool(obj.get("redacted", True)), str(obj.get("livestate", "?"))
 
 
-def iter_lines(stream: IO[str]) -> Iterator[tuple[int, str, bool]]:
+def iter_lines(stream: IO[Any]) -> Iterator[tuple[int, str | bytes, bool]]:
     """``(line number, text, ends with a newline)`` for each non-empty line."""
     for number, text in enumerate(stream, start=1):
         if text.strip():
-            yield number, text, text.endswith("\n")
+            yield number, text, text.endswith(b"\n" if isinstance(text, bytes) else "\n")
 
 
-def read_journal(path: str | Path) -> JournalContents:
-    """Read a whole journal. ``JournalError`` for anything but a cut-off last line, which is reported."""
-    with Path(path).open(encoding="utf-8") as stream:
-        lines = list(iter_lines(stream))
+def _parse_line(text: str | bytes) -> Any:
+    """One line's JSON; ValueError saying why not."""
+    try:
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(exc.msg) from None
+    except UnicodeDecodeError:  # a line cut inside a multi-byte character, or not text at all
+        raise ValueError("not UTF-8") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def read_journal(source: str | Path | IO[str] | IO[bytes]) -> JournalContents:
+    """Read a whole journal from a path (or an open stream, read to its end).
+
+    ``JournalError`` for anything but a cut-off last line (a crash or a failed write), which is skipped and
+    reported as ``truncated``."""
+    if isinstance(source, str | Path):
+        with Path(source).open("rb") as stream:  # bytes: a cut-off line may end inside a UTF-8 character
+            lines = list(iter_lines(stream))
+    else:
+        lines = list(iter_lines(source))
     if not lines:
         raise JournalError("line 1: empty journal, no header")
     parsed: list[tuple[int, Any]] = []
     truncated = False
     for position, (number, text, complete) in enumerate(lines):
         try:
-            parsed.append((number, json.loads(text)))
-        except json.JSONDecodeError as exc:
+            parsed.append((number, _parse_line(text)))
+        except ValueError as exc:
             if position == len(lines) - 1 and not complete and position > 0:
                 truncated = True
                 break
-            raise JournalError(f"line {number}: not valid JSON ({exc.msg})") from None
+            raise JournalError(f"line {number}: not valid JSON ({exc})") from None
     config, redacted, version = _read_header(parsed[0][1])
     events = tuple(decode_event(obj, line=number) for number, obj in parsed[1:])
     return JournalContents(
@@ -298,31 +327,83 @@ class Journal:
     """A session recorder that appends each event to a JSON Lines file as it happens.
 
     ``Journal.create(path, config)`` writes the header; the journal is then callable with an event.
-    Each line is flushed at once, so a crash loses at most the line being written. Memory stays flat.
+    Each line is written in one call and flushed at once, so a crash loses at most the line being written.
+    Memory stays flat. ``Journal(stream)`` writes events to an open text stream without a header.
     """
 
-    def __init__(self, stream: IO[str], *, include_secrets: bool = False) -> None:
+    def __init__(self, stream: IO[str], *, include_secrets: bool = False, name: str | None = None) -> None:
         self._stream = stream
         self.include_secrets = include_secrets
+        #: What errors call this journal: its path, else the stream's ``name``, else the stream's type.
+        self.name = name if name is not None else str(getattr(stream, "name", type(stream).__name__))
+        #: Lines written so far (the header counts), so an error can say which line failed.
+        self.lines = 0
+        self._failure: BaseException | None = None
 
     @classmethod
-    def create(cls, path: str | Path, config: SessionConfig, *, include_secrets: bool = False) -> Journal:
-        """Open ``path`` for writing and write the header."""
-        stream = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 - owned by the Journal, closed by close()
-        journal = cls(stream, include_secrets=include_secrets)
-        journal._write(_header(config, include_secrets=include_secrets))
+    def create(
+        cls, target: str | Path | IO[str], config: SessionConfig, *, include_secrets: bool = False
+    ) -> Journal:
+        """Open ``target`` for writing (a path, or an open text stream) and write the header.
+
+        Raises ``JournalError`` when the header cannot be written."""
+        if not isinstance(target, str | Path):
+            journal = cls(target, include_secrets=include_secrets)
+            journal._write(lambda: _header(config, include_secrets=include_secrets), "the header")
+            return journal
+        stream = Path(target).open("w", encoding="utf-8")  # noqa: SIM115 - owned by the Journal, closed by close()
+        journal = cls(stream, include_secrets=include_secrets, name=str(target))
+        try:
+            journal._write(lambda: _header(config, include_secrets=include_secrets), "the header")
+        except JournalError:
+            journal.close()
+            raise
         return journal
 
     def __call__(self, event: Event) -> None:
-        self._write(encode_event(event, include_secrets=self.include_secrets))
+        """Append ``event`` as one line, and flush it.
 
-    def _write(self, obj: dict[str, Any]) -> None:
-        self._stream.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._stream.flush()
+        Raises ``JournalError`` when it cannot: the event does not encode (nothing is written), or the
+        sink fails (chained from the ``OSError``, e.g. a full disk). After a failed write the line may be cut
+        off, so the journal refuses every later event (``JournalError`` again) and keeps that line last,
+        where :func:`read_journal` skips it and reports ``truncated``; record on in a new journal.
+        """
+        self._write(lambda: encode_event(event, include_secrets=self.include_secrets), type(event).__name__)
+
+    def _write(self, encode: Callable[[], dict[str, Any]], what: str) -> None:
+        if self._failure is not None:
+            raise JournalError(
+                f"journal {self.name}: not writing {what}: line {self.lines + 1} failed to write earlier "
+                f"({self._failure}) and may be cut off; record on in a new journal"
+            ) from self._failure
+        try:
+            obj = encode()
+            line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+            if not line.isascii() and _LONE_SURROGATE.search(line):
+                # Only a client message the application built can hold one (the decoder rejects them):
+                # escaped, it still reads back, and the file stays UTF-8.
+                line = json.dumps(obj, separators=(",", ":"))
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise JournalError(f"journal {self.name}: cannot encode {what}: {exc}") from exc
+        try:
+            self._stream.write(line + "\n")  # one call: a line is written whole or, on failure, cut off last
+            self._stream.flush()
+        except (OSError, ValueError) as exc:  # ValueError: the stream is closed
+            self._failure = exc
+            raise JournalError(
+                f"journal {self.name}: writing line {self.lines + 1} ({what}) failed: {exc}; the lines before "
+                "it are intact, and this one, if cut off, is reported as truncated when read"
+            ) from exc
+        self.lines += 1
 
     def close(self) -> None:
-        """Close the file."""
-        self._stream.close()
+        """Close the stream. After a failed write, an error closing it (flushing the rest of the line) is not
+        raised again."""
+        if self._failure is None:
+            self._stream.close()
+            return
+        with contextlib.suppress(OSError):
+            self._stream.close()
 
     def __enter__(self) -> Journal:
         return self

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 
 from livestate import Backend, Session, SessionConfig, events, journal, wire
 from livestate.cli import main
+from livestate.errors import ProtocolError
 from livestate.journal import Journal, JournalError, decode_event, encode_event, read_journal
 from livestate.testing import strategies
 
@@ -281,3 +285,177 @@ def test_a_snapshot_restored_in_a_fresh_interpreter_resumes_the_session(tmp_path
     assert result["resumed"] == [[True, 4]]
     expected = transcript.expected_wire(name)[2][:5]  # setup with H1, then a4..a7 replayed
     assert [wire.decode_client(m) for m in result["sent"]] == expected
+
+
+# --- what the journal must never lose ------------------------------------------------------------
+
+
+def live_session(sink: Journal, **overrides: Any) -> Session:
+    session = Session(config(**overrides), recorder=sink)
+    session.handle(events.Connect(at=0.0))
+    session.receive('{"setupComplete": {}}', at=0.5, connection=session.connection)
+    return session
+
+
+def nested_list(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("secrets", [True, False])
+def test_every_depth_the_decoder_accepts_is_journaled_and_replays(secrets: bool) -> None:
+    deepest = nested_list(wire.codec.MAX_NESTING_DEPTH - 1)  # in {"x": ...}, the 64th level
+    frames = [  # "data" and "handle" keys: the redaction walks them
+        f'{{"serverContent": {{"turnComplete": true, "groundingMetadata": {{"x": {deepest}}}}}}}',
+        f'{{"toolCall": {{"functionCalls": [{{"id": "c1", "name": "f", "args": {{"data": {deepest}}}}}]}}}}',
+        f'{{"liveFutureSignal": {{"handle": {deepest}}}}}',
+    ]
+    too_deep = f'{{"serverContent": {{"groundingMetadata": {{"x": {nested_list(500)}}}}}}}'  # ~1 KB
+    stream = io.StringIO()
+    with Journal.create(stream, config(), include_secrets=secrets) as sink:
+        session = live_session(sink)
+        for frame in frames:
+            session.receive(frame, at=1.0, connection=session.connection)
+        written = stream.getvalue()
+        with pytest.raises(ProtocolError, match="groundingMetadata: nested more than 64 levels"):
+            session.receive(too_deep, at=2.0, connection=session.connection)
+        assert stream.getvalue() == written
+        contents = read_journal(io.StringIO(written))
+    received = [e.message for e in contents.events if isinstance(e, events.MessageReceived)]
+    assert received[1:] == [wire.decode(frame) for frame in frames]
+    assert Session.replay(contents.config, contents.events).snapshot() == session.snapshot()
+
+
+def events_of(text: str) -> list[events.Event]:
+    return [decode_event(json.loads(line)) for line in text.splitlines()[1:]]
+
+
+def test_an_unknown_server_setup_key_replays_as_an_unknown_message() -> None:
+    stream = io.StringIO()
+    session = live_session(Journal(stream, include_secrets=True))
+    session.receive('{"setup": {"model": "m"}}', at=1.0, connection=session.connection)
+    last = events_of("header\n" + stream.getvalue())[-1]
+    assert last == events.MessageReceived(
+        at=1.0, message=wire.UnknownMessage(keys=("setup",), raw={"setup": {"model": "m"}}), connection=1
+    )
+    with pytest.raises(JournalError, match=r"SendRequested: message: frame: expected one of setup"):
+        decode_event({"event": "SendRequested", "at": 1, "message": {"setupComplete": {}}})
+
+
+def test_a_lone_surrogate_the_application_sends_is_escaped_and_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    message = wire.RealtimeInput(
+        text="caf\u00e9 \ud800 \U0001f600"
+    )  # the decoder rejects these; send() does not
+    with Journal.create(path, config(), include_secrets=True) as sink:
+        session = live_session(sink)
+        session.send(wire.RealtimeInput(text="caf\u00e9"), at=1.0)
+        session.send(message, at=2.0)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert "caf\u00e9" in lines[-2]  # written as UTF-8, readable
+    assert lines[-1].isascii() and "\\ud800" in lines[-1]  # escaped only where it must be
+    assert read_journal(path).events[-1] == events.SendRequested(at=2.0, message=message)
+
+
+class FillingDisk(io.RawIOBase):
+    """A file on a disk with ``room`` bytes left: a write stores what fits, then ENOSPC."""
+
+    def __init__(self, room: int) -> None:
+        self.data = bytearray()
+        self.room = room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        chunk = bytes(b)[: self.room]
+        self.data += chunk
+        self.room -= len(chunk)
+        return len(chunk)
+
+
+def record_until_full(room: int) -> tuple[FillingDisk, Journal, Session, list[events.Event], JournalError]:
+    disk = FillingDisk(room)
+    stream = io.TextIOWrapper(io.BufferedWriter(disk, buffer_size=64), encoding="utf-8")
+    sink = Journal.create(stream, config(), include_secrets=True)
+    session = live_session(sink)
+    recorded = events_of(disk.data.decode())
+    texts = ["h\u00e9llo \u20ac\U0001f600 " * 3, "plain ascii text that is long enough"] * 10
+    for number, text in enumerate(texts):
+        event = events.SendRequested(at=1.0 + number, message=wire.RealtimeInput(text=text))
+        try:
+            sink(event)
+        except JournalError as exc:
+            return disk, sink, session, recorded, exc
+        recorded.append(event)
+    raise AssertionError("the disk never filled up")
+
+
+@pytest.mark.parametrize("room", range(1200, 1700, 7))
+def test_a_full_disk_raises_and_keeps_every_line_before_it_readable(room: int) -> None:
+    try:
+        disk, sink, _, recorded, error = record_until_full(room)
+    except JournalError as exc:  # full while writing the header or the first two events
+        assert isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.ENOSPC
+        return
+    assert isinstance(error.__cause__, OSError) and error.__cause__.errno == errno.ENOSPC
+    assert "No space left on device" in str(error) and "journal <" not in str(error)
+    assert f"writing line {len(recorded) + 2} (SendRequested) failed" in str(error)
+    contents = read_journal(io.BytesIO(bytes(disk.data)))
+    assert list(contents.events) == recorded  # everything before the failed line, nothing after
+    assert contents.truncated == (not disk.data.endswith(b"\n"))
+    disk.room = 10**6  # space frees up: the journal still refuses, so the cut-off line stays last
+    with pytest.raises(JournalError, match=r"failed to write earlier .* record on in a new journal") as info:
+        sink(events.CloseRequested(at=99.0))
+    assert isinstance(info.value.__cause__, OSError)
+    sink.close()  # flushes the rest of the cut-off line, if it can; raises nothing
+    contents = read_journal(io.BytesIO(bytes(disk.data)))
+    assert list(contents.events)[: len(recorded)] == recorded and len(contents.events) <= len(recorded) + 1
+
+
+def test_a_real_full_disk(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    with pytest.raises(
+        JournalError, match=r"journal /dev/full: writing line 1 \(the header\) failed"
+    ) as info:
+        Journal.create("/dev/full", config())
+    assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == errno.ENOSPC
+
+
+def test_a_closed_stream_raises_journal_error() -> None:
+    stream = io.StringIO()
+    sink = Journal(stream, name="memory")
+    stream.close()
+    with pytest.raises(JournalError, match="journal memory: writing line 1 \\(Connect\\) failed"):
+        sink(events.Connect(at=0.0))
+
+
+def test_an_event_that_cannot_be_encoded_is_refused_and_nothing_written() -> None:
+    stream = io.StringIO()
+    sink = Journal(stream)
+    deep: Any = {}
+    for _ in range(5000):
+        deep = {"x": deep}
+    for response in ({"ok": {1, 2}}, deep):
+        message = wire.ToolResponse(
+            function_responses=(wire.FunctionResponse(id="c", name="f", response=response),)
+        )
+        with pytest.raises(JournalError, match=r"journal StringIO: cannot encode SendRequested"):
+            sink(events.SendRequested(at=1.0, message=message))
+    assert stream.getvalue() == ""
+    sink(events.Connect(at=2.0))  # not a write failure: the journal goes on
+    assert events_of("header\n" + stream.getvalue()) == [events.Connect(at=2.0)]
+
+
+def test_a_line_cut_inside_a_utf8_character_is_reported_as_truncated(tmp_path: Path) -> None:
+    lines = good_lines(tmp_path)
+    last = '{"event":"SendRequested","at":9,"message":{"realtimeInput":{"text":"\u20ac"}}}'.encode()
+    cut = last[: last.index("\u20ac".encode()) + 1]  # one byte of three
+    (tmp_path / "cut.jsonl").write_bytes("\n".join(lines).encode() + b"\n" + cut)
+    contents = read_journal(tmp_path / "cut.jsonl")
+    assert contents.truncated and len(contents.events) == len(lines) - 1
+    (tmp_path / "bad.jsonl").write_bytes("\n".join(lines).encode() + b"\n" + cut + b"\n")
+    with pytest.raises(JournalError, match=rf"line {len(lines) + 1}: not valid JSON \(not UTF-8\)"):
+        read_journal(tmp_path / "bad.jsonl")

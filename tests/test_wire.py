@@ -575,3 +575,36 @@ def test_stdlib_loads_agrees_with_json_loads(data: bytes | str) -> None:
 @given(st.text(max_size=40) | strategies.json_values.map(json.dumps) | st.sampled_from(["{} ", " []", "1 2"]))
 def test_stdlib_loads_agrees_with_json_loads_on_any_text(data: str) -> None:
     assert _outcome(codec.stdlib_loads, data) == _outcome(_reference_loads, data)
+
+
+def _typed(value: Any) -> Any:
+    """A value with the type of every leaf spelled out, so 1 and 1.0 differ."""
+    if isinstance(value, dict):
+        return {key: _typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_typed(item) for item in value]
+    return (type(value).__name__, value)
+
+
+EDGE_NUMBERS = [
+    "0", "-0", "-0.0", "1e-400", "1.5e308", "1e309", "-1e400", "1" + "0" * 308, "1" + "0" * 309, "9" * 5000,
+    str(2**63 - 1), str(-(2**63)), str(-(2**63) - 1), str(2**64 - 1), str(2**64), "9" * 18, "-" + "9" * 18,
+    "9" * 19, "-" + "9" * 19, "12345678901234567890123",
+]  # fmt: skip
+EDGE_STRINGS = [r'"\ud800"', r'"\udc00"', r'"\ud83d\ude00"', r'"\ude00\ud83d"', '"\ud800"', '"\ufeff"']
+
+
+@given(
+    st.text(max_size=40)
+    | strategies.json_values.map(json.dumps)
+    | st.sampled_from(EDGE_NUMBERS + EDGE_STRINGS).flatmap(
+        lambda edge: st.sampled_from([edge, f"[{edge}]", f'{{"k": {edge}}}', f"{{{edge}: 1}}", f" {edge} "])
+    )
+    | st.sampled_from(["\ufeff{}", "{}\x00", '{"a": 1, "a": 2}', '"\x1f"'])
+)
+def test_stdlib_loads_gives_what_orjson_gives(data: str) -> None:
+    orjson = pytest.importorskip("orjson")
+    for text in (data, data.encode("utf-8", "surrogatepass")):
+        ours, theirs = _outcome(codec.stdlib_loads, text), _outcome(orjson.loads, text)
+        assert ours[0] == theirs[0], (text, ours, theirs)
+        assert _typed(ours[1]) == _typed(theirs[1])

@@ -9,8 +9,9 @@ its camelCase wire path, and no other exception escapes.
 What the decoder keeps untyped (an opaque object such as ``functionCall.args`` or ``groundingMetadata``, or
 the whole frame of an :class:`UnknownMessage`) nests at most :data:`MAX_NESTING_DEPTH` levels, so every
 decoded message can be re-encoded, journaled and walked recursively. Both JSON libraries accept the same
-documents: orjson rejects lone UTF-16 surrogates (``"\\ud800"``) and numbers beyond the float range, so the
-standard-library fallback does too.
+documents, parsed to the same values: orjson rejects lone UTF-16 surrogates (``"\\ud800"``) and numbers
+beyond the float range, and reads an integer beyond 64 bits as a float, so the standard-library fallback
+does too. (Only past a few hundred levels of nesting do they differ: each parser's recursion limit.)
 
 Decoding runs a converter without detailed validation first (the fast path) and, only when that fails,
 structures the same object again with detailed validation to say exactly where the frame is wrong.
@@ -99,6 +100,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _int_as_orjson(text: str) -> int | float:
+    # orjson reads an integer beyond int64/uint64 as a double; a short one (every usual count) fits.
+    if len(text) < 19:
+        return int(text)
+    value = int(text) if len(text) < 400 else None  # longer ones are infinite as doubles anyway
+    if value is not None and INT64_MIN <= value <= _UINT64_MAX:
+        return value
+    return _finite_float(text)
+
+
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -121,7 +132,10 @@ def _reject_lone_surrogates(obj: Any) -> None:
                 stack.append(item)
 
 
-_json_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_UINT64_MAX = 2**64 - 1
+_json_decoder = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int_as_orjson
+)
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 # typeshed types the context argument as a scanner; it is the decoder whose settings the scanner copies.
 _scan_value = json.scanner.make_scanner(_json_decoder)  # type: ignore[arg-type]
@@ -129,9 +143,9 @@ _JSON_WHITESPACE = " \t\n\r"
 
 
 def stdlib_loads(data: bytes | str) -> Any:
-    """Parse one UTF-8 JSON document with the standard library. Raises ValueError for what orjson rejects
-    and Python's JSON would let through: NaN and Infinity, numbers beyond the float range, and lone
-    surrogates (escaped or raw).
+    """Parse one UTF-8 JSON document with the standard library, to the same value orjson gives. Raises
+    ValueError for what orjson rejects and Python's JSON would let through: NaN and Infinity, numbers beyond
+    the float range, and lone surrogates (escaped or raw); an integer beyond 64 bits becomes a float.
 
     Calls the decoder's C scanner directly: ``json.loads`` spends more time finding where the document
     starts and ends (two regular expressions) than a short frame takes to scan. Anything the direct call
