@@ -248,7 +248,7 @@ def test_the_same_field_under_both_spellings_is_rejected_at_any_depth() -> None:
 
 
 def nested_list(depth: int) -> str:
-    """JSON text of a list nested ``depth`` levels deep (``[[]]`` is 2), built as text: json.dumps recurses."""
+    """JSON text of a list nesting ``depth`` levels (``[[]]`` is 2), written directly: json.dumps recurses."""
     return "[" * depth + "]" * depth
 
 
@@ -304,6 +304,7 @@ LONE_SURROGATES = [
     r'{"serverContent": {"turnComplete": true, "groundingMetadata": {"\udbff": 1}}}',
     r'{"liveFutureSignal": [["\udfff"]]}',
     r'{"serverContent": {"turnComplete": true, "futureField": "\ud800"}}',  # dropped, still rejected
+    r'{"serverContent": {"turnComplete": "\ud800", "turnComplete": true}}',  # overwritten, still rejected
     r'{"sessionResumptionUpdate": {"newHandle": "\ude00\ud83d", "resumable": true}}',  # a pair backwards
 ]
 
@@ -591,20 +592,31 @@ EDGE_NUMBERS = [
     str(2**63 - 1), str(-(2**63)), str(-(2**63) - 1), str(2**64 - 1), str(2**64), "9" * 18, "-" + "9" * 18,
     "9" * 19, "-" + "9" * 19, "12345678901234567890123",
 ]  # fmt: skip
-EDGE_STRINGS = [r'"\ud800"', r'"\udc00"', r'"\ud83d\ude00"', r'"\ude00\ud83d"', '"\ud800"', '"\ufeff"']
+EDGE_STRINGS = [
+    r'"\ud800"', r'"\udc00"', r'"\ud83d\ude00"', r'"\ude00\ud83d"', r'"\ud83d\ud83d\ude00"', r'"\ud83d\u0041"',
+    r'"\\ud800"', r'"\\\ud800"', r'"\\\\ud800"', r'"\ud83d\\ude00"', r'"\uD83D\uDE00"', r'"\uDBFF"',
+    '"\ud800"', '"\ud83d\ude00"', '"\ufeff"',
+]  # fmt: skip
 
 
-@given(
-    st.text(max_size=40)
-    | strategies.json_values.map(json.dumps)
-    | st.sampled_from(EDGE_NUMBERS + EDGE_STRINGS).flatmap(
-        lambda edge: st.sampled_from([edge, f"[{edge}]", f'{{"k": {edge}}}', f"{{{edge}: 1}}", f" {edge} "])
-    )
-    | st.sampled_from(["\ufeff{}", "{}\x00", '{"a": 1, "a": 2}', '"\x1f"'])
-)
-def test_stdlib_loads_gives_what_orjson_gives(data: str) -> None:
+#: Where an edge value goes: alone, in a list, as a value, as a key, in whitespace, under a duplicate key.
+EDGE_PLACES = ["{}", "[{}]", '{{"k": {}}}', "{{{}: 1}}", " {} ", '{{"k": {}, "k": 1}}', '{{"k": 1, "k": {}}}']
+
+
+def assert_stdlib_loads_gives_what_orjson_gives(data: str) -> None:
     orjson = pytest.importorskip("orjson")
     for text in (data, data.encode("utf-8", "surrogatepass")):
         ours, theirs = _outcome(codec.stdlib_loads, text), _outcome(orjson.loads, text)
         assert ours[0] == theirs[0], (text, ours, theirs)
         assert _typed(ours[1]) == _typed(theirs[1])
+
+
+@pytest.mark.parametrize("edge", EDGE_NUMBERS + EDGE_STRINGS + ["\ufeff{}", "{}\x00", '"\x1f"'])
+def test_stdlib_loads_gives_what_orjson_gives_at_the_edges(edge: str) -> None:
+    for place in EDGE_PLACES:
+        assert_stdlib_loads_gives_what_orjson_gives(place.format(edge))
+
+
+@given(st.text(max_size=40) | strategies.json_values.map(json.dumps))
+def test_stdlib_loads_gives_what_orjson_gives(data: str) -> None:
+    assert_stdlib_loads_gives_what_orjson_gives(data)

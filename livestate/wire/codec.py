@@ -100,6 +100,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_UINT64_MAX = 2**64 - 1
+
+
 def _int_as_orjson(text: str) -> int | float:
     # orjson reads an integer beyond int64/uint64 as a double; a short one (every usual count) fits.
     if len(text) < 19:
@@ -111,28 +114,33 @@ def _int_as_orjson(text: str) -> int | float:
 
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: A run of backslashes, then "u" and a surrogate's hex digits: an escape if the run is odd. Group 2 is
+#: the third hex digit, 8 to b for a high surrogate, c to f for a low one.
+_SURROGATE_ESCAPE = re.compile(r"(\\+)u[dD]([89a-fA-F])[0-9a-fA-F]{2}")
 
 
-def _reject_lone_surrogates(obj: Any) -> None:
-    """Raise ValueError for a lone UTF-16 surrogate in any key or string of a parsed document.
+def _has_lone_surrogate_escape(text: str) -> bool:
+    """Whether JSON text escapes a lone UTF-16 surrogate: a high one not directly followed by a low one, or
+    a low one not directly after a high one.
 
-    Python's JSON keeps ``"\\ud800"`` as a lone surrogate, which cannot be encoded as UTF-8; orjson rejects
-    it. A valid escaped pair has already become one character, so any surrogate left is a lone one."""
-    stack = [obj]
-    while stack:
-        value = stack.pop()
-        items = value.items() if type(value) is dict else enumerate(value)
-        for key, item in items:
-            if type(key) is str and not key.isascii() and _LONE_SURROGATE.search(key):
-                raise ValueError(f"lone surrogate in key {key!r}")
-            if type(item) is str:
-                if not item.isascii() and _LONE_SURROGATE.search(item):
-                    raise ValueError(f"lone surrogate in string {item[:40]!r}")
-            elif type(item) is dict or type(item) is list:
-                stack.append(item)
+    Checked on the text, not the parsed value, because a duplicate key can drop the string that held it
+    (orjson still rejects that document)."""
+    unpaired_high_end = -1  # where the escape of a high surrogate still waiting for its low one ends
+    for match in _SURROGATE_ESCAPE.finditer(text):
+        if len(match[1]) % 2 == 0:  # an escaped backslash, then the letters "ud...": not an escape
+            continue
+        escape_start = match.end(1) - 1
+        if match[2] in "89abAB":
+            if unpaired_high_end >= 0:
+                return True
+            unpaired_high_end = match.end()
+        elif unpaired_high_end != escape_start:
+            return True
+        else:
+            unpaired_high_end = -1
+    return unpaired_high_end >= 0
 
 
-_UINT64_MAX = 2**64 - 1
 _json_decoder = json.JSONDecoder(
     parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int_as_orjson
 )
@@ -153,22 +161,20 @@ def stdlib_loads(data: bytes | str) -> Any:
     the errors.
     """
     if isinstance(data, bytes | bytearray):
-        text, maybe_raw_surrogate = data.decode("utf-8"), False  # strict UTF-8 has no surrogates
+        text = data.decode("utf-8")  # strict UTF-8 holds no surrogate
+    elif not data.isascii() and _LONE_SURROGATE.search(data):
+        raise ValueError("a surrogate in the text, which is then not UTF-8")  # as orjson says
     else:
-        text, maybe_raw_surrogate = data, not data.isascii()
+        text = data
+    # A memchr rules the check out for the usual frame: base64 audio has no backslash.
+    if "\\" in text and _has_lone_surrogate_escape(text):
+        raise ValueError("lone surrogate escaped in a string")
     try:
         obj, end = _scan_value(text, 0)
     except StopIteration:
-        obj = _json_decoder.decode(text)
-    else:
-        if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
-            obj = _json_decoder.decode(text)
-    # A surrogate comes from a \u escape or was in the str already. Both checks are cheap (a memchr, a
-    # flag) and rule it out for the usual frame: base64 audio has no backslash.
-    if (type(obj) is dict or type(obj) is list) and (maybe_raw_surrogate or "\\" in text):
-        _reject_lone_surrogates(obj)
-    elif type(obj) is str and _LONE_SURROGATE.search(obj):
-        raise ValueError("lone surrogate in string")
+        return _json_decoder.decode(text)
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+        return _json_decoder.decode(text)
     return obj
 
 
