@@ -351,7 +351,7 @@ class Journal:
             journal = cls(target, include_secrets=include_secrets)
             journal._write(lambda: _header(config, include_secrets=include_secrets), "the header")
             return journal
-        stream = Path(target).open("w", encoding="utf-8")  # noqa: SIM115 - owned by the Journal, closed by close()
+        stream = Path(target).open("w", encoding="utf-8")  # noqa: SIM115 - the Journal's, closed by close()
         journal = cls(stream, include_secrets=include_secrets, name=str(target))
         try:
             journal._write(lambda: _header(config, include_secrets=include_secrets), "the header")
@@ -391,8 +391,8 @@ class Journal:
         except (OSError, ValueError) as exc:  # ValueError: the stream is closed
             self._failure = exc
             raise JournalError(
-                f"journal {self.name}: writing line {self.lines + 1} ({what}) failed: {exc}; the lines before "
-                "it are intact, and this one, if cut off, is reported as truncated when read"
+                f"journal {self.name}: writing line {self.lines + 1} ({what}) failed: {exc}; the lines "
+                "before it are intact, and this one, if cut off, is reported as truncated when read"
             ) from exc
         self.lines += 1
 
