@@ -9,15 +9,18 @@ becomes its length. A redacted journal replays to the same states and decisions 
 the same length, so buffer limits replay too). ``include_secrets=True`` keeps everything, for moving a
 session elsewhere.
 
-A journal never holds a line that cannot be read back: an event that cannot be encoded is refused before
-anything is written, and a failed write (a full disk) leaves at most a cut-off last line, which
-:func:`read_journal` reports and skips. Either way the recorder raises :class:`JournalError`.
+A journal never holds a line that cannot be read back, nor an event it failed to record: an event that
+cannot be encoded is refused before anything is written, and a failed write (a full disk) is cut back off
+the file, or where that cannot be done left as a last line without its newline, which :func:`read_journal`
+reports and skips. Either way the recorder raises :class:`JournalError` and the session undoes the event.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -242,7 +245,8 @@ class JournalContents:
     config: SessionConfig
     redacted: bool
     events: tuple[Event, ...]
-    #: The last line was cut off (a crash mid-write): it was skipped, everything before it recovered.
+    #: The last line had no newline (a crash or a failed write cut it off): it was skipped, everything
+    #: before it recovered.
     truncated: bool
     livestate_version: str
 
@@ -297,8 +301,8 @@ def _parse_line(text: str | bytes) -> Any:
 def read_journal(source: str | Path | IO[str] | IO[bytes]) -> JournalContents:
     """Read a whole journal from a path (or an open stream, read to its end).
 
-    ``JournalError`` for anything but a cut-off last line (a crash or a failed write), which is skipped and
-    reported as ``truncated``."""
+    ``JournalError`` for anything but a last line without its newline (cut off by a crash or a failed write),
+    which is skipped and reported as ``truncated``."""
     if isinstance(source, str | Path):
         with Path(source).open("rb") as stream:  # bytes: a cut-off line may end inside a UTF-8 character
             lines = list(iter_lines(stream))
@@ -309,12 +313,14 @@ def read_journal(source: str | Path | IO[str] | IO[bytes]) -> JournalContents:
     parsed: list[tuple[int, Any]] = []
     truncated = False
     for position, (number, text, complete) in enumerate(lines):
+        if position == len(lines) - 1 and not complete and position > 0:
+            # A line counts once its newline is written: without it, its write failed or was cut short,
+            # and a session whose recorder failed undid that event, even if the text before is whole.
+            truncated = True
+            break
         try:
             parsed.append((number, _parse_line(text)))
         except ValueError as exc:
-            if position == len(lines) - 1 and not complete and position > 0:
-                truncated = True
-                break
             raise JournalError(f"line {number}: not valid JSON ({exc})") from None
     config, redacted, version = _read_header(parsed[0][1])
     events = tuple(decode_event(obj, line=number) for number, obj in parsed[1:])
@@ -326,13 +332,23 @@ def read_journal(source: str | Path | IO[str] | IO[bytes]) -> JournalContents:
 class Journal:
     """A session recorder that appends each event to a JSON Lines file as it happens.
 
-    ``Journal.create(path, config)`` writes the header; the journal is then callable with an event.
-    Each line is written in one call and flushed at once, so a crash loses at most the line being written.
-    Memory stays flat. ``Journal(stream)`` writes events to an open text stream without a header.
+    ``Journal.create(path, config)`` writes the header; the journal is then callable with an event. Each
+    line goes to the file at once (the file is unbuffered), so a crash loses at most the line being written.
+    Memory stays flat. ``Journal(stream)`` writes events without a header to an open stream, binary (as
+    ``create`` does) or text.
+
+    A write that fails (a full disk) raises ``JournalError``, and the session that called it undoes the
+    event. The journal keeps nothing of that line: on a seekable binary stream (every ``create``d file) the
+    part that reached the file is cut back off and the journal goes on once there is room. Where that is not
+    possible (a text stream, a pipe) the cut-off line stays last, :func:`read_journal` skips it, and the
+    journal refuses every later event; a text stream may still write the rest of the line when closed.
     """
 
-    def __init__(self, stream: IO[str], *, include_secrets: bool = False, name: str | None = None) -> None:
-        self._stream = stream
+    def __init__(
+        self, stream: IO[str] | IO[bytes], *, include_secrets: bool = False, name: str | None = None
+    ) -> None:
+        self._stream: IO[Any] = stream
+        self._binary = isinstance(stream, io.RawIOBase | io.BufferedIOBase)
         self.include_secrets = include_secrets
         #: What errors call this journal: its path, else the stream's ``name``, else the stream's type.
         self.name = name if name is not None else str(getattr(stream, "name", type(stream).__name__))
@@ -342,16 +358,20 @@ class Journal:
 
     @classmethod
     def create(
-        cls, target: str | Path | IO[str], config: SessionConfig, *, include_secrets: bool = False
+        cls,
+        target: str | Path | IO[str] | IO[bytes],
+        config: SessionConfig,
+        *,
+        include_secrets: bool = False,
     ) -> Journal:
-        """Open ``target`` for writing (a path, or an open text stream) and write the header.
+        """Open ``target`` for writing (a path, or an open stream) and write the header.
 
         Raises ``JournalError`` when the header cannot be written."""
         if not isinstance(target, str | Path):
             journal = cls(target, include_secrets=include_secrets)
             journal._write(lambda: _header(config, include_secrets=include_secrets), "the header")
             return journal
-        stream = Path(target).open("w", encoding="utf-8")  # noqa: SIM115 - the Journal's, closed by close()
+        stream = Path(target).open("wb", buffering=0)  # noqa: SIM115 - the Journal's, closed by close()
         journal = cls(stream, include_secrets=include_secrets, name=str(target))
         try:
             journal._write(lambda: _header(config, include_secrets=include_secrets), "the header")
@@ -361,40 +381,61 @@ class Journal:
         return journal
 
     def __call__(self, event: Event) -> None:
-        """Append ``event`` as one line, and flush it.
+        """Append ``event`` as one line.
 
-        Raises ``JournalError`` when it cannot: the event does not encode (nothing is written), or the
-        sink fails (chained from the ``OSError``, e.g. a full disk). After a failed write the line may be cut
-        off, so the journal refuses every later event (``JournalError`` again) and keeps that line last,
-        where :func:`read_journal` skips it and reports ``truncated``; record on in a new journal.
+        Raises ``JournalError`` when it cannot, and then holds nothing of the event: it does not encode
+        (nothing was written), or the write failed (chained from the ``OSError``, e.g. a full disk). After a
+        failed write that could not be taken back, every later call raises ``JournalError`` too.
         """
         self._write(lambda: encode_event(event, include_secrets=self.include_secrets), type(event).__name__)
 
     def _write(self, encode: Callable[[], dict[str, Any]], what: str) -> None:
         if self._failure is not None:
             raise JournalError(
-                f"journal {self.name}: not writing {what}: line {self.lines + 1} failed to write earlier "
-                f"({self._failure}) and may be cut off; record on in a new journal"
+                f"journal {self.name}: not writing {what}: writing line {self.lines + 1} failed earlier "
+                f"({self._failure}) and it may be cut off; record on in a new journal"
             ) from self._failure
         try:
             obj = encode()
             line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
             if not line.isascii() and _LONE_SURROGATE.search(line):
-                # Only a client message the application built can hold one (the decoder rejects them):
+                # Neither the decoder nor Session.send lets one through, but an event built by hand may:
                 # escaped, it still reads back, and the file stays UTF-8.
                 line = json.dumps(obj, separators=(",", ":"))
+            line += "\n"
+            data = line.encode("utf-8") if self._binary else b""
         except (ValueError, TypeError, RecursionError) as exc:
             raise JournalError(f"journal {self.name}: cannot encode {what}: {exc}") from exc
+        start: int | None = None
         try:
-            self._stream.write(line + "\n")  # one call: a line is written whole or, on failure, cut off last
-            self._stream.flush()
+            if self._binary:
+                start = self._stream.tell() if self._stream.seekable() else None
+                _write_all(self._stream, data)
+            else:
+                self._stream.write(line)  # one call: the line is whole, or cut off and last
+                self._stream.flush()
         except (OSError, ValueError) as exc:  # ValueError: the stream is closed
+            if start is not None and self._cut_back(start):
+                raise JournalError(
+                    f"journal {self.name}: writing line {self.lines + 1} ({what}) failed: {exc}; nothing of "
+                    "it was kept, and the journal goes on"
+                ) from exc
             self._failure = exc
             raise JournalError(
                 f"journal {self.name}: writing line {self.lines + 1} ({what}) failed: {exc}; the lines "
-                "before it are intact, and this one, if cut off, is reported as truncated when read"
+                "before it are intact, this one may be cut off (read_journal skips it), and the journal takes "
+                "no more events"
             ) from exc
         self.lines += 1
+
+    def _cut_back(self, size: int) -> bool:
+        """Cut the binary stream back to ``size`` bytes, dropping a partly written line. False if it fails."""
+        try:
+            self._stream.truncate(size)
+            self._stream.seek(size)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def close(self) -> None:
         """Close the stream. After a failed write, an error closing it (flushing the rest of the line) is not
@@ -410,6 +451,17 @@ class Journal:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _write_all(stream: IO[bytes], data: bytes) -> None:
+    """Write all of ``data`` and flush: an unbuffered file may take part of it (a filling disk), then fail."""
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the stream took none of the line")
+        view = view[written:]
+    stream.flush()
 
 
 def write_journal(path: str | Path, config: SessionConfig, events: Iterable[Event], **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import pytest
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from livestate import Backend, Session, SessionConfig, events, journal, wire
 from livestate.cli import main
-from livestate.errors import ProtocolError
+from livestate.errors import ProtocolError, RecordingError
 from livestate.journal import Journal, JournalError, decode_event, encode_event, read_journal
 from livestate.testing import strategies
 
@@ -341,30 +341,45 @@ def test_an_unknown_server_setup_key_replays_as_an_unknown_message() -> None:
         decode_event({"event": "SendRequested", "at": 1, "message": {"setupComplete": {}}})
 
 
-def test_a_lone_surrogate_the_application_sends_is_escaped_and_reads_back(tmp_path: Path) -> None:
+def test_a_lone_surrogate_is_escaped_and_reads_back(tmp_path: Path) -> None:
+    # Neither the decoder nor Session.send lets one through; an event built by hand still records.
     path = tmp_path / "j.jsonl"
-    message = wire.RealtimeInput(
-        text="caf\u00e9 \ud800 \U0001f600"
-    )  # the decoder rejects these; send() does not
+    message = wire.RealtimeInput(text="caf\u00e9 \ud800 \U0001f600")
     with Journal.create(path, config(), include_secrets=True) as sink:
-        session = live_session(sink)
-        session.send(wire.RealtimeInput(text="caf\u00e9"), at=1.0)
-        session.send(message, at=2.0)
-    lines = path.read_text(encoding="utf-8").splitlines()
+        sink(events.SendRequested(at=1.0, message=wire.RealtimeInput(text="caf\u00e9")))
+        sink(events.SendRequested(at=2.0, message=message))
+    lines = path.read_text(encoding="utf-8").splitlines()  # valid UTF-8 throughout
     assert "caf\u00e9" in lines[-2]  # written as UTF-8, readable
     assert lines[-1].isascii() and "\\ud800" in lines[-1]  # escaped only where it must be
     assert read_journal(path).events[-1] == events.SendRequested(at=2.0, message=message)
 
 
 class FillingDisk(io.RawIOBase):
-    """A file on a disk with ``room`` bytes left: a write stores what fits, then ENOSPC."""
+    """An unbuffered file on a disk with ``room`` bytes left: a write stores what fits, then ENOSPC."""
 
-    def __init__(self, room: int) -> None:
+    def __init__(self, room: int, *, seekable: bool = True) -> None:
         self.data = bytearray()
         self.room = room
+        self._seekable = seekable
 
     def writable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return self._seekable
+
+    def tell(self) -> int:
+        return len(self.data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        assert (offset, whence) == (len(self.data), 0)  # the journal only ever seeks to the end
+        return offset
+
+    def truncate(self, size: int | None = None) -> int:
+        assert size is not None
+        self.room += len(self.data) - size
+        del self.data[size:]
+        return size
 
     def write(self, b: Any) -> int:
         if self.room <= 0:
@@ -375,43 +390,93 @@ class FillingDisk(io.RawIOBase):
         return len(chunk)
 
 
-def record_until_full(room: int) -> tuple[FillingDisk, Journal, Session, list[events.Event], JournalError]:
-    disk = FillingDisk(room)
-    stream = io.TextIOWrapper(io.BufferedWriter(disk, buffer_size=64), encoding="utf-8")
-    sink = Journal.create(stream, config(), include_secrets=True)
-    session = live_session(sink)
-    recorded = events_of(disk.data.decode())
-    texts = ["h\u00e9llo \u20ac\U0001f600 " * 3, "plain ascii text that is long enough"] * 10
-    for number, text in enumerate(texts):
-        event = events.SendRequested(at=1.0 + number, message=wire.RealtimeInput(text=text))
+#: How the journal meets the disk: its own way (an unbuffered binary file, which it can cut back), a
+#: binary stream it cannot seek (a pipe), and a text stream over a buffer (whose rest it cannot take back).
+SINKS = ["binary", "pipe", "text"]
+
+
+def sink_for(kind: str, disk: FillingDisk) -> IO[Any]:
+    if kind == "text":
+        return io.TextIOWrapper(io.BufferedWriter(disk, buffer_size=64), encoding="utf-8")
+    disk._seekable = kind == "binary"
+    return disk
+
+
+def header_bytes() -> int:
+    stream = io.StringIO()
+    Journal.create(stream, config(), include_secrets=True)
+    return len(stream.getvalue().encode())
+
+
+#: Lines to write until the disk is full, multi-byte characters included (a cut may split one).
+FILLER = [
+    events.SendRequested(at=1.0 + n, message=wire.RealtimeInput(text=text))
+    for n, text in enumerate(
+        ["h\u00e9llo \u20ac\U0001f600 " * 3, "plain ascii text that is long enough"] * 10
+    )
+]
+
+
+@pytest.mark.parametrize("kind", SINKS)
+@pytest.mark.parametrize("room", range(-21, 480, 7))  # bytes left after the header: every cut position
+def test_a_full_disk_raises_and_the_journal_holds_exactly_what_was_recorded(kind: str, room: int) -> None:
+    disk = FillingDisk(header_bytes() + room)
+    try:
+        sink = Journal.create(sink_for(kind, disk), config(), include_secrets=True)
+    except JournalError as exc:
+        assert room < 0 and "writing line 1 (the header) failed" in str(exc)
+        assert isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.ENOSPC
+        return
+    recorded: list[events.Event] = []
+    for event in FILLER:
         try:
             sink(event)
         except JournalError as exc:
-            return disk, sink, session, recorded, exc
+            error = exc
+            break
         recorded.append(event)
-    raise AssertionError("the disk never filled up")
-
-
-@pytest.mark.parametrize("room", range(1200, 1700, 7))
-def test_a_full_disk_raises_and_keeps_every_line_before_it_readable(room: int) -> None:
-    try:
-        disk, sink, _, recorded, error = record_until_full(room)
-    except JournalError as exc:  # full while writing the header or the first two events
-        assert isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.ENOSPC
-        return
     assert isinstance(error.__cause__, OSError) and error.__cause__.errno == errno.ENOSPC
-    assert "No space left on device" in str(error) and "journal <" not in str(error)
-    assert f"writing line {len(recorded) + 2} (SendRequested) failed" in str(error)
+    assert f"writing line {len(recorded) + 2} (SendRequested) failed: [Errno 28] No space left" in str(error)
     contents = read_journal(io.BytesIO(bytes(disk.data)))
-    assert list(contents.events) == recorded  # everything before the failed line, nothing after
+    assert list(contents.events) == recorded  # everything before the failed line, and not that one
     assert contents.truncated == (not disk.data.endswith(b"\n"))
-    disk.room = 10**6  # space frees up: the journal still refuses, so the cut-off line stays last
-    with pytest.raises(JournalError, match=r"failed to write earlier .* record on in a new journal") as info:
+    disk.room = 10**6  # room again
+    if kind == "binary":  # the cut-off part was taken back: nothing lost, and the journal goes on
+        assert "nothing of it was kept, and the journal goes on" in str(error)
+        assert not contents.truncated
         sink(events.CloseRequested(at=99.0))
-    assert isinstance(info.value.__cause__, OSError)
-    sink.close()  # flushes the rest of the cut-off line, if it can; raises nothing
+        recorded.append(events.CloseRequested(at=99.0))
+    else:  # the cut-off line stays last: the journal refuses more
+        assert "may be cut off (read_journal skips it), and the journal takes no more events" in str(error)
+        with pytest.raises(JournalError, match=r"failed earlier .* record on in a new journal") as info:
+            sink(events.CloseRequested(at=99.0))
+        assert isinstance(info.value.__cause__, OSError)
+    sink.close()  # a text stream may flush the rest of the cut-off line now; nothing is raised
     contents = read_journal(io.BytesIO(bytes(disk.data)))
-    assert list(contents.events)[: len(recorded)] == recorded and len(contents.events) <= len(recorded) + 1
+    assert list(contents.events)[: len(recorded)] == recorded
+    assert len(contents.events) <= len(recorded) + (kind == "text")
+
+
+def test_the_session_undoes_an_event_its_journal_could_not_write() -> None:
+    disk = FillingDisk(header_bytes() + 10)
+    session = Session(config(), recorder=Journal.create(disk, config(), include_secrets=True))
+    before = session.snapshot()
+    with pytest.raises(RecordingError) as info:
+        session.handle(events.Connect(at=0.0))
+    assert isinstance(info.value.__cause__, JournalError)
+    assert isinstance(info.value.__cause__.__cause__, OSError)
+    assert session.snapshot() == before
+    assert disk.data.endswith(b"\n") and read_journal(io.BytesIO(bytes(disk.data))).events == ()
+    disk.room = 10**6
+    session.handle(events.Connect(at=1.0))
+    assert read_journal(io.BytesIO(bytes(disk.data))).events == (events.Connect(at=1.0),)
+
+
+def test_a_last_line_without_its_newline_is_skipped_even_when_whole(tmp_path: Path) -> None:
+    lines = good_lines(tmp_path)
+    write_lines(tmp_path / "cut.jsonl", lines, final_newline=False)  # a failed write stopped just short
+    contents = read_journal(tmp_path / "cut.jsonl")
+    assert contents.truncated and len(contents.events) == len(lines) - 2
 
 
 def test_a_real_full_disk(tmp_path: Path) -> None:

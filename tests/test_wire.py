@@ -317,6 +317,14 @@ def test_lone_surrogates_are_rejected_by_both_json_libraries(frame: str, json_li
             wire.decode(data)
 
 
+def test_a_lone_surrogate_cannot_be_encoded_either(json_library: str) -> None:
+    with pytest.raises(TypeError, match="surrogates not allowed"):
+        wire.encode(wire.RealtimeInput(text="a\ud800"))
+    assert json.loads(wire.encode(wire.RealtimeInput(text="\U0001f600"))) == {
+        "realtimeInput": {"text": "\U0001f600"}
+    }
+
+
 def test_an_escaped_surrogate_pair_is_one_character(json_library: str) -> None:
     message = wire.decode(r'{"serverContent": {"outputTranscription": {"text": "\ud83d\ude00"}}}')
     assert message == wire.decode('{"serverContent": {"outputTranscription": {"text": "😀"}}}')

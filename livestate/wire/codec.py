@@ -179,8 +179,12 @@ def stdlib_loads(data: bytes | str) -> Any:
 
 
 def stdlib_dumps(obj: Any) -> str:
-    """Compact JSON with the standard library."""
-    return _json_encoder.encode(obj)
+    """Compact JSON with the standard library. Raises TypeError for a lone surrogate in a string, which
+    could not be sent as UTF-8 (orjson refuses it too)."""
+    text = _json_encoder.encode(obj)
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        raise TypeError("str is not valid UTF-8: surrogates not allowed")
+    return text
 
 
 _loads: Callable[[bytes | str], Any]
