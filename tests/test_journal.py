@@ -397,7 +397,7 @@ SINKS = ["binary", "pipe", "text"]
 
 def sink_for(kind: str, disk: FillingDisk) -> IO[Any]:
     if kind == "text":
-        return io.TextIOWrapper(io.BufferedWriter(disk, buffer_size=64), encoding="utf-8")
+        return io.TextIOWrapper(io.BufferedWriter(disk), encoding="utf-8")
     disk._seekable = kind == "binary"
     return disk
 
@@ -455,6 +455,16 @@ def test_a_full_disk_raises_and_the_journal_holds_exactly_what_was_recorded(kind
     contents = read_journal(io.BytesIO(bytes(disk.data)))
     assert list(contents.events)[: len(recorded)] == recorded
     assert len(contents.events) <= len(recorded) + (kind == "text")
+
+
+def test_closing_a_failed_journal_raises_nothing() -> None:
+    disk = FillingDisk(header_bytes() + 50)
+    sink = Journal.create(sink_for("text", disk), config(), include_secrets=True)
+    with pytest.raises(JournalError):
+        for event in FILLER:
+            sink(event)
+    sink.close()  # the text stream flushes the rest of the line again, onto a disk still full
+    assert read_journal(io.BytesIO(bytes(disk.data))).truncated
 
 
 def test_the_session_undoes_an_event_its_journal_could_not_write() -> None:
