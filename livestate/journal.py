@@ -32,7 +32,7 @@ import cattrs
 
 from livestate import wire
 from livestate.buffer import ReplayBuffer
-from livestate.errors import LiveStateError
+from livestate.errors import LiveStateError, ProtocolError
 from livestate.events import (
     CloseRequested,
     Connect,
@@ -383,11 +383,18 @@ class Journal:
     def __call__(self, event: Event) -> None:
         """Append ``event`` as one line.
 
-        Raises ``JournalError`` when it cannot, and then holds nothing of the event: it does not encode
-        (nothing was written), or the write failed (chained from the ``OSError``, e.g. a full disk). After a
+        Raises ``JournalError`` when it cannot, and then holds nothing of the event: it does not encode, or
+        would not read back (nothing was written), or the write failed (chained from the ``OSError``, e.g. a full disk). After a
         failed write that could not be taken back, every later call raises ``JournalError`` too.
         """
-        self._write(lambda: encode_event(event, include_secrets=self.include_secrets), type(event).__name__)
+        self._write(lambda: self._encode(event), type(event).__name__)
+
+    def _encode(self, event: Event) -> dict[str, Any]:
+        if isinstance(event, SendRequested):
+            # The application built this message; reading it back holds it to the decoder's rules (a
+            # function response nested past MAX_NESTING_DEPTH): refuse now rather than write a dead line.
+            structure_client(unstructure_message(event.message))
+        return encode_event(event, include_secrets=self.include_secrets)
 
     def _write(self, encode: Callable[[], dict[str, Any]], what: str) -> None:
         if self._failure is not None:
@@ -404,7 +411,7 @@ class Journal:
                 line = json.dumps(obj, separators=(",", ":"))
             line += "\n"
             data = line.encode("utf-8") if self._binary else b""
-        except (ValueError, TypeError, RecursionError) as exc:
+        except (ValueError, TypeError, RecursionError, ProtocolError) as exc:
             raise JournalError(f"journal {self.name}: cannot encode {what}: {exc}") from exc
         start: int | None = None
         try:

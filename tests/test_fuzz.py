@@ -12,8 +12,9 @@ truncation, random bytes. Whatever arrives:
   types included;
 - no untyped value in a decoded message nests deeper than ``MAX_NESTING_DEPTH``.
 
-Now and then the application sends a message instead (any text, lone surrogates too): ``UsageError`` may
-escape ``send``, with the same guarantees, and the journal must hold and replay what it accepted.
+Now and then the application sends a message instead (any text, lone surrogates too, or a function
+response nested around the limit): ``UsageError`` may escape ``send``, or ``RecordingError`` from a journal
+that could not read the message back, with the same guarantees.
 
 The journal writes to bytes, as to a file it creates, so a line a real file could not hold fails here.
 ``EXAMPLES`` scales with the hypothesis profile (``HYPOTHESIS_PROFILE=thorough`` runs more).
@@ -34,7 +35,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from livestate import Session, events, journal, wire
-from livestate.errors import ProtocolError, UsageError
+from livestate.errors import ProtocolError, RecordingError, UsageError
 from livestate.testing import strategies
 from livestate.wire import codec
 from livestate.wire.codec import to_snake
@@ -280,10 +281,23 @@ def server_frames(draw: st.DrawFn) -> tuple[bytes | str, int]:
 
 
 @st.composite
-def steps(draw: st.DrawFn) -> tuple[bytes | str, int] | wire.RealtimeInput:
+def sent(draw: st.DrawFn) -> wire.ClientMessage:
+    """A message the application sends: any text, or a function response nesting around the limit."""
+    if draw(st.booleans()):
+        return wire.RealtimeInput(text=draw(SENT_TEXT))
+    response: Any = {}
+    for _ in range(draw(OPAQUE_DEPTHS) - 1):
+        response = {"a": response}
+    return wire.ToolResponse(
+        function_responses=(wire.FunctionResponse(id="c1", name="f", response=response),)
+    )
+
+
+@st.composite
+def steps(draw: st.DrawFn) -> tuple[bytes | str, int] | wire.ClientMessage:
     """A server frame with the deepest nesting spliced into it, or (one time in eight) an application send."""
     if draw(st.integers(0, 7)) == 0:
-        return wire.RealtimeInput(text=draw(SENT_TEXT))
+        return draw(sent())
     return draw(server_frames())
 
 
@@ -353,7 +367,7 @@ def test_receive_rejects_cleanly_or_journals_what_replays(
     library: str,
     prefix: str,
     secrets: bool,
-    script: list[tuple[tuple[bytes | str, int] | wire.RealtimeInput, float]],
+    script: list[tuple[tuple[bytes | str, int] | wire.ClientMessage, float]],
 ) -> None:
     others = [name for name in LIBRARIES if name != library]
     raw = io.BytesIO()  # binary, as Journal.create writes a file: the journal encodes UTF-8 itself
@@ -362,11 +376,14 @@ def test_receive_rejects_cleanly_or_journals_what_replays(
         for step, dt in script:
             at += dt
             before, written = session.snapshot(), raw.getvalue()
-            if isinstance(step, wire.RealtimeInput):
+            if not isinstance(step, tuple):
                 try:
                     session.send(step, at=at)
                     event("a send accepted")
-                except UsageError:  # not allowed in this state
+                except (UsageError, RecordingError) as exc:  # not allowed now; or it would not read back
+                    assert not isinstance(exc, RecordingError) or isinstance(
+                        exc.__cause__, journal.JournalError
+                    )
                     assert session.snapshot() == before
                     assert raw.getvalue() == written
                 continue

@@ -524,6 +524,32 @@ def test_an_event_that_cannot_be_encoded_is_refused_and_nothing_written() -> Non
     assert events_of("header\n" + stream.getvalue()) == [events.Connect(at=2.0)]
 
 
+def test_a_message_that_would_not_read_back_is_refused_and_the_send_undone() -> None:
+    deep: Any = {}
+    for _ in range(wire.codec.MAX_NESTING_DEPTH):  # {} counts too: one level past the limit
+        deep = {"x": deep}
+    message = wire.ToolResponse(function_responses=(wire.FunctionResponse(id="c1", name="f", response=deep),))
+    raw = io.BytesIO()
+    session = live_session(Journal.create(raw, config()))
+    session.receive('{"toolCall": {"functionCalls": [{"id": "c1", "name": "f"}]}}', at=1.0, connection=1)
+    before, written = session.snapshot(), raw.getvalue()
+    with pytest.raises(RecordingError) as info:
+        session.send(message, at=2.0)
+    assert isinstance(info.value.__cause__, JournalError)
+    assert (
+        "cannot encode SendRequested: toolResponse.functionResponses[0].response: nested more than 64"
+        in str(info.value.__cause__)
+    )
+    assert session.snapshot() == before and raw.getvalue() == written
+    session.send(
+        attrs.evolve(
+            message, function_responses=(wire.FunctionResponse(id="c1", name="f", response=deep["x"]),)
+        ),
+        at=3.0,
+    )
+    assert read_journal(io.BytesIO(raw.getvalue())).events[-1].at == 3.0
+
+
 def test_a_line_cut_inside_a_utf8_character_is_reported_as_truncated(tmp_path: Path) -> None:
     lines = good_lines(tmp_path)
     last = '{"event":"SendRequested","at":9,"message":{"realtimeInput":{"text":"\u20ac"}}}'.encode()
