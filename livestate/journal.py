@@ -8,14 +8,22 @@ Redaction is the default: a handle becomes a stable fingerprint (``sha256:…``)
 becomes its length. A redacted journal replays to the same states and decisions (payloads decode as filler of
 the same length, so buffer limits replay too). ``include_secrets=True`` keeps everything, for moving a
 session elsewhere.
+
+A journal never holds a line that cannot be read back, nor an event it failed to record: an event that
+cannot be encoded is refused before anything is written, and a failed write (a full disk) is cut back off
+the file, or where that cannot be done left as a last line without its newline, which :func:`read_journal`
+reports and skips. Either way the recorder raises :class:`JournalError` and the session undoes the event.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -24,7 +32,7 @@ import cattrs
 
 from livestate import wire
 from livestate.buffer import ReplayBuffer
-from livestate.errors import LiveStateError
+from livestate.errors import LiveStateError, ProtocolError
 from livestate.events import (
     CloseRequested,
     Connect,
@@ -38,7 +46,7 @@ from livestate.events import (
 )
 from livestate.policy import SessionConfig
 from livestate.session import SessionSnapshot
-from livestate.wire.codec import structure as structure_message
+from livestate.wire.codec import structure_client, structure_server
 from livestate.wire.codec import unstructure as unstructure_message
 
 __all__ = [
@@ -61,10 +69,14 @@ FORMAT_VERSION: Final = 1
 _FORMAT = "livestate-journal"
 _REDACTED_KEY = "redactedLength"
 _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{16}")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class JournalError(LiveStateError):
-    """A journal line (or snapshot) that cannot be read; the message names the line and the field."""
+    """A journal line (or snapshot) that cannot be read, or an event a :class:`Journal` could not write.
+
+    The message names the line and the field, or the journal and what went wrong; a failed write is
+    chained from the ``OSError``."""
 
 
 def fingerprint(handle: str) -> str:
@@ -112,7 +124,9 @@ def _is_message_type(type_: Any) -> bool:
 def _structure_message(value: Any, type_: Any) -> Any:
     if not isinstance(value, dict):
         raise _FieldError(f"expected a message object, got {type(value).__name__}")
-    message = structure_message(value)
+    if type_ == wire.ServerMessage:  # a server frame holding only an unknown "setup" key is not a Setup
+        return structure_server(value)
+    message = structure_client(value)
     if type_ is wire.Setup and not isinstance(message, wire.Setup):
         raise _FieldError("expected a setup message")
     return message
@@ -147,7 +161,7 @@ def _structure_str(value: Any, _: Any) -> str:
 
 
 def _format(exc: BaseException, type_: Any) -> str:
-    if isinstance(exc, _FieldError):
+    if isinstance(exc, _FieldError | LiveStateError):  # a ProtocolError already names the wire field
         return str(exc)
     return cattrs.v.format_exception(exc, type_)
 
@@ -202,9 +216,9 @@ def decode_event(obj: Any, *, line: int | None = None) -> Event:
     if cls is None:
         raise JournalError(f"{where}event: unknown event kind {kind!r} (known: {', '.join(_EVENTS)})")
     fields = {k: v for k, v in obj.items() if k != "event"}
-    if "message" in fields:
-        fields["message"] = _unredact_frame(fields["message"])
     try:
+        if "message" in fields:
+            fields["message"] = _unredact_frame(fields["message"])
         event: Event = _CONVERTER.structure(fields, cls)
         return event
     except Exception as exc:
@@ -231,7 +245,8 @@ class JournalContents:
     config: SessionConfig
     redacted: bool
     events: tuple[Event, ...]
-    #: The last line was cut off (a crash mid-write): it was skipped, everything before it recovered.
+    #: The last line had no newline (a crash or a failed write cut it off): it was skipped, everything
+    #: before it recovered.
     truncated: bool
     livestate_version: str
 
@@ -264,29 +279,49 @@ def _read_header(obj: Any) -> tuple[SessionConfig, bool, str]:
     return config, bool(obj.get("redacted", True)), str(obj.get("livestate", "?"))
 
 
-def iter_lines(stream: IO[str]) -> Iterator[tuple[int, str, bool]]:
+def iter_lines(stream: IO[Any]) -> Iterator[tuple[int, str | bytes, bool]]:
     """``(line number, text, ends with a newline)`` for each non-empty line."""
     for number, text in enumerate(stream, start=1):
         if text.strip():
-            yield number, text, text.endswith("\n")
+            yield number, text, text.endswith(b"\n" if isinstance(text, bytes) else "\n")
 
 
-def read_journal(path: str | Path) -> JournalContents:
-    """Read a whole journal. ``JournalError`` for anything but a cut-off last line, which is reported."""
-    with Path(path).open(encoding="utf-8") as stream:
-        lines = list(iter_lines(stream))
+def _parse_line(text: str | bytes) -> Any:
+    """One line's JSON; ValueError saying why not."""
+    try:
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(exc.msg) from None
+    except UnicodeDecodeError:  # a line cut inside a multi-byte character, or not text at all
+        raise ValueError("not UTF-8") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def read_journal(source: str | Path | IO[str] | IO[bytes]) -> JournalContents:
+    """Read a whole journal from a path (or an open stream, read to its end).
+
+    ``JournalError`` for anything but a last line without its newline (cut off by a crash or a failed write),
+    which is skipped and reported as ``truncated``."""
+    if isinstance(source, str | Path):
+        with Path(source).open("rb") as stream:  # bytes: a cut-off line may end inside a UTF-8 character
+            lines = list(iter_lines(stream))
+    else:
+        lines = list(iter_lines(source))
     if not lines:
         raise JournalError("line 1: empty journal, no header")
     parsed: list[tuple[int, Any]] = []
     truncated = False
     for position, (number, text, complete) in enumerate(lines):
+        if position == len(lines) - 1 and not complete and position > 0:
+            # A line counts once its newline is written: without it, its write failed or was cut short,
+            # and a session whose recorder failed undid that event, even if the text before is whole.
+            truncated = True
+            break
         try:
-            parsed.append((number, json.loads(text)))
-        except json.JSONDecodeError as exc:
-            if position == len(lines) - 1 and not complete and position > 0:
-                truncated = True
-                break
-            raise JournalError(f"line {number}: not valid JSON ({exc.msg})") from None
+            parsed.append((number, _parse_line(text)))
+        except ValueError as exc:
+            raise JournalError(f"line {number}: not valid JSON ({exc})") from None
     config, redacted, version = _read_header(parsed[0][1])
     events = tuple(decode_event(obj, line=number) for number, obj in parsed[1:])
     return JournalContents(
@@ -297,38 +332,143 @@ def read_journal(path: str | Path) -> JournalContents:
 class Journal:
     """A session recorder that appends each event to a JSON Lines file as it happens.
 
-    ``Journal.create(path, config)`` writes the header; the journal is then callable with an event.
-    Each line is flushed at once, so a crash loses at most the line being written. Memory stays flat.
+    ``Journal.create(path, config)`` writes the header; the journal is then callable with an event. Each
+    line goes to the file at once (the file is unbuffered), so a crash loses at most the line being written.
+    Memory stays flat. ``Journal(stream)`` writes events without a header to an open stream, binary (as
+    ``create`` does) or text.
+
+    A write that fails (a full disk) raises ``JournalError``, and the session that called it undoes the
+    event. The journal keeps nothing of that line: on a seekable binary stream (every ``create``d file) the
+    part that reached the file is cut back off and the journal goes on once there is room. Where that is not
+    possible (a text stream, a pipe) the cut-off line stays last, :func:`read_journal` skips it, and the
+    journal refuses every later event; a text stream may still write the rest of the line when closed.
     """
 
-    def __init__(self, stream: IO[str], *, include_secrets: bool = False) -> None:
-        self._stream = stream
+    def __init__(
+        self, stream: IO[str] | IO[bytes], *, include_secrets: bool = False, name: str | None = None
+    ) -> None:
+        self._stream: IO[Any] = stream
+        self._binary = isinstance(stream, io.RawIOBase | io.BufferedIOBase)
         self.include_secrets = include_secrets
+        #: What errors call this journal: its path, else the stream's ``name``, else the stream's type.
+        self.name = name if name is not None else str(getattr(stream, "name", type(stream).__name__))
+        #: Lines written so far (the header counts), so an error can say which line failed.
+        self.lines = 0
+        self._failure: BaseException | None = None
 
     @classmethod
-    def create(cls, path: str | Path, config: SessionConfig, *, include_secrets: bool = False) -> Journal:
-        """Open ``path`` for writing and write the header."""
-        stream = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 - owned by the Journal, closed by close()
-        journal = cls(stream, include_secrets=include_secrets)
-        journal._write(_header(config, include_secrets=include_secrets))
+    def create(
+        cls,
+        target: str | Path | IO[str] | IO[bytes],
+        config: SessionConfig,
+        *,
+        include_secrets: bool = False,
+    ) -> Journal:
+        """Open ``target`` for writing (a path, or an open stream) and write the header.
+
+        Raises ``JournalError`` when the header cannot be written."""
+        if not isinstance(target, str | Path):
+            journal = cls(target, include_secrets=include_secrets)
+            journal._write(lambda: _header(config, include_secrets=include_secrets), "the header")
+            return journal
+        stream = Path(target).open("wb", buffering=0)  # noqa: SIM115 - the Journal's, closed by close()
+        journal = cls(stream, include_secrets=include_secrets, name=str(target))
+        try:
+            journal._write(lambda: _header(config, include_secrets=include_secrets), "the header")
+        except JournalError:
+            journal.close()
+            raise
         return journal
 
     def __call__(self, event: Event) -> None:
-        self._write(encode_event(event, include_secrets=self.include_secrets))
+        """Append ``event`` as one line.
 
-    def _write(self, obj: dict[str, Any]) -> None:
-        self._stream.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._stream.flush()
+        Raises ``JournalError`` when it cannot, and then holds nothing of the event: it does not encode, or
+        would not read back (nothing was written), or the write failed (chained from the ``OSError``, e.g. a full disk). After a
+        failed write that could not be taken back, every later call raises ``JournalError`` too.
+        """
+        self._write(lambda: self._encode(event), type(event).__name__)
+
+    def _encode(self, event: Event) -> dict[str, Any]:
+        if isinstance(event, SendRequested):
+            # The application built this message; reading it back holds it to the decoder's rules (a
+            # function response nested past MAX_NESTING_DEPTH): refuse now rather than write a dead line.
+            structure_client(unstructure_message(event.message))
+        return encode_event(event, include_secrets=self.include_secrets)
+
+    def _write(self, encode: Callable[[], dict[str, Any]], what: str) -> None:
+        if self._failure is not None:
+            raise JournalError(
+                f"journal {self.name}: not writing {what}: writing line {self.lines + 1} failed earlier "
+                f"({self._failure}) and it may be cut off; record on in a new journal"
+            ) from self._failure
+        try:
+            obj = encode()
+            line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+            if not line.isascii() and _LONE_SURROGATE.search(line):
+                # Neither the decoder nor Session.send lets one through, but an event built by hand may:
+                # escaped, it still reads back, and the file stays UTF-8.
+                line = json.dumps(obj, separators=(",", ":"))
+            line += "\n"
+            data = line.encode("utf-8") if self._binary else b""
+        except (ValueError, TypeError, RecursionError, ProtocolError) as exc:
+            raise JournalError(f"journal {self.name}: cannot encode {what}: {exc}") from exc
+        start: int | None = None
+        try:
+            if self._binary:
+                start = self._stream.tell() if self._stream.seekable() else None
+                _write_all(self._stream, data)
+            else:
+                self._stream.write(line)  # one call: the line is whole, or cut off and last
+                self._stream.flush()
+        except (OSError, ValueError) as exc:  # ValueError: the stream is closed
+            if start is not None and self._cut_back(start):
+                raise JournalError(
+                    f"journal {self.name}: writing line {self.lines + 1} ({what}) failed: {exc}; nothing of "
+                    "it was kept, and the journal goes on"
+                ) from exc
+            self._failure = exc
+            raise JournalError(
+                f"journal {self.name}: writing line {self.lines + 1} ({what}) failed: {exc}; the lines "
+                "before it are intact, this one may be cut off (read_journal skips it), and the journal takes "
+                "no more events"
+            ) from exc
+        self.lines += 1
+
+    def _cut_back(self, size: int) -> bool:
+        """Cut the binary stream back to ``size`` bytes, dropping a partly written line. False if it fails."""
+        try:
+            self._stream.truncate(size)
+            self._stream.seek(size)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def close(self) -> None:
-        """Close the file."""
-        self._stream.close()
+        """Close the stream. After a failed write, an error closing it (flushing the rest of the line) is not
+        raised again."""
+        if self._failure is None:
+            self._stream.close()
+            return
+        with contextlib.suppress(OSError):
+            self._stream.close()
 
     def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _write_all(stream: IO[bytes], data: bytes) -> None:
+    """Write all of ``data`` and flush: an unbuffered file may take part of it (a filling disk), then fail."""
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the stream took none of the line")
+        view = view[written:]
+    stream.flush()
 
 
 def write_journal(path: str | Path, config: SessionConfig, events: Iterable[Event], **kwargs: Any) -> None:

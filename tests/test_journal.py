@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import pytest
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 
 from livestate import Backend, Session, SessionConfig, events, journal, wire
 from livestate.cli import main
+from livestate.errors import ProtocolError, RecordingError
 from livestate.journal import Journal, JournalError, decode_event, encode_event, read_journal
 from livestate.testing import strategies
 
@@ -281,3 +285,278 @@ def test_a_snapshot_restored_in_a_fresh_interpreter_resumes_the_session(tmp_path
     assert result["resumed"] == [[True, 4]]
     expected = transcript.expected_wire(name)[2][:5]  # setup with H1, then a4..a7 replayed
     assert [wire.decode_client(m) for m in result["sent"]] == expected
+
+
+# --- what the journal must never lose ------------------------------------------------------------
+
+
+def live_session(sink: Journal, **overrides: Any) -> Session:
+    session = Session(config(**overrides), recorder=sink)
+    session.handle(events.Connect(at=0.0))
+    session.receive('{"setupComplete": {}}', at=0.5, connection=session.connection)
+    return session
+
+
+def nested_list(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("secrets", [True, False])
+def test_every_depth_the_decoder_accepts_is_journaled_and_replays(secrets: bool) -> None:
+    deepest = nested_list(wire.codec.MAX_NESTING_DEPTH - 1)  # in {"x": ...}, the 64th level
+    frames = [  # "data" and "handle" keys: the redaction walks them
+        f'{{"serverContent": {{"turnComplete": true, "groundingMetadata": {{"x": {deepest}}}}}}}',
+        f'{{"toolCall": {{"functionCalls": [{{"id": "c1", "name": "f", "args": {{"data": {deepest}}}}}]}}}}',
+        f'{{"liveFutureSignal": {{"handle": {deepest}}}}}',
+    ]
+    too_deep = f'{{"serverContent": {{"groundingMetadata": {{"x": {nested_list(500)}}}}}}}'  # ~1 KB
+    stream = io.StringIO()
+    with Journal.create(stream, config(), include_secrets=secrets) as sink:
+        session = live_session(sink)
+        for frame in frames:
+            session.receive(frame, at=1.0, connection=session.connection)
+        written = stream.getvalue()
+        with pytest.raises(ProtocolError, match="groundingMetadata: nested more than 64 levels"):
+            session.receive(too_deep, at=2.0, connection=session.connection)
+        assert stream.getvalue() == written
+        contents = read_journal(io.StringIO(written))
+    received = [e.message for e in contents.events if isinstance(e, events.MessageReceived)]
+    assert received[1:] == [wire.decode(frame) for frame in frames]
+    assert Session.replay(contents.config, contents.events).snapshot() == session.snapshot()
+
+
+def events_of(text: str) -> list[events.Event]:
+    return [decode_event(json.loads(line)) for line in text.splitlines()[1:]]
+
+
+def test_an_unknown_server_setup_key_replays_as_an_unknown_message() -> None:
+    stream = io.StringIO()
+    session = live_session(Journal(stream, include_secrets=True))
+    session.receive('{"setup": {"model": "m"}}', at=1.0, connection=session.connection)
+    last = events_of("header\n" + stream.getvalue())[-1]
+    assert last == events.MessageReceived(
+        at=1.0, message=wire.UnknownMessage(keys=("setup",), raw={"setup": {"model": "m"}}), connection=1
+    )
+    with pytest.raises(JournalError, match=r"SendRequested: message: frame: expected one of setup"):
+        decode_event({"event": "SendRequested", "at": 1, "message": {"setupComplete": {}}})
+
+
+def test_a_lone_surrogate_is_escaped_and_reads_back(tmp_path: Path) -> None:
+    # Neither the decoder nor Session.send lets one through; an event built by hand still records.
+    path = tmp_path / "j.jsonl"
+    message = wire.RealtimeInput(text="caf\u00e9 \ud800 \U0001f600")
+    with Journal.create(path, config(), include_secrets=True) as sink:
+        sink(events.SendRequested(at=1.0, message=wire.RealtimeInput(text="caf\u00e9")))
+        sink(events.SendRequested(at=2.0, message=message))
+    lines = path.read_text(encoding="utf-8").splitlines()  # valid UTF-8 throughout
+    assert "caf\u00e9" in lines[-2]  # written as UTF-8, readable
+    assert lines[-1].isascii() and "\\ud800" in lines[-1]  # escaped only where it must be
+    assert read_journal(path).events[-1] == events.SendRequested(at=2.0, message=message)
+
+
+class FillingDisk(io.RawIOBase):
+    """An unbuffered file on a disk with ``room`` bytes left: a write stores what fits, then ENOSPC."""
+
+    def __init__(self, room: int, *, seekable: bool = True) -> None:
+        self.data = bytearray()
+        self.room = room
+        self._seekable = seekable
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._seekable
+
+    def tell(self) -> int:
+        return len(self.data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        assert (offset, whence) == (len(self.data), 0)  # the journal only ever seeks to the end
+        return offset
+
+    def truncate(self, size: int | None = None) -> int:
+        assert size is not None
+        self.room += len(self.data) - size
+        del self.data[size:]
+        return size
+
+    def write(self, b: Any) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        chunk = bytes(b)[: self.room]
+        self.data += chunk
+        self.room -= len(chunk)
+        return len(chunk)
+
+
+#: How the journal meets the disk: its own way (an unbuffered binary file, which it can cut back), a
+#: binary stream it cannot seek (a pipe), and a text stream over a buffer (whose rest it cannot take back).
+SINKS = ["binary", "pipe", "text"]
+
+
+def sink_for(kind: str, disk: FillingDisk) -> IO[Any]:
+    if kind == "text":
+        return io.TextIOWrapper(io.BufferedWriter(disk), encoding="utf-8")
+    disk._seekable = kind == "binary"
+    return disk
+
+
+def header_bytes() -> int:
+    stream = io.StringIO()
+    Journal.create(stream, config(), include_secrets=True)
+    return len(stream.getvalue().encode())
+
+
+#: Lines to write until the disk is full, multi-byte characters included (a cut may split one).
+FILLER = [
+    events.SendRequested(at=1.0 + n, message=wire.RealtimeInput(text=text))
+    for n, text in enumerate(
+        ["h\u00e9llo \u20ac\U0001f600 " * 3, "plain ascii text that is long enough"] * 10
+    )
+]
+
+
+@pytest.mark.parametrize("kind", SINKS)
+@pytest.mark.parametrize("room", range(-21, 480, 7))  # bytes left after the header: every cut position
+def test_a_full_disk_raises_and_the_journal_holds_exactly_what_was_recorded(kind: str, room: int) -> None:
+    disk = FillingDisk(header_bytes() + room)
+    try:
+        sink = Journal.create(sink_for(kind, disk), config(), include_secrets=True)
+    except JournalError as exc:
+        assert room < 0 and "writing line 1 (the header) failed" in str(exc)
+        assert isinstance(exc.__cause__, OSError) and exc.__cause__.errno == errno.ENOSPC
+        return
+    recorded: list[events.Event] = []
+    for event in FILLER:
+        try:
+            sink(event)
+        except JournalError as exc:
+            error = exc
+            break
+        recorded.append(event)
+    assert isinstance(error.__cause__, OSError) and error.__cause__.errno == errno.ENOSPC
+    assert f"writing line {len(recorded) + 2} (SendRequested) failed: [Errno 28] No space left" in str(error)
+    contents = read_journal(io.BytesIO(bytes(disk.data)))
+    assert list(contents.events) == recorded  # everything before the failed line, and not that one
+    assert contents.truncated == (not disk.data.endswith(b"\n"))
+    disk.room = 10**6  # room again
+    if kind == "binary":  # the cut-off part was taken back: nothing lost, and the journal goes on
+        assert "nothing of it was kept, and the journal goes on" in str(error)
+        assert not contents.truncated
+        sink(events.CloseRequested(at=99.0))
+        recorded.append(events.CloseRequested(at=99.0))
+    else:  # the cut-off line stays last: the journal refuses more
+        assert "may be cut off (read_journal skips it), and the journal takes no more events" in str(error)
+        with pytest.raises(JournalError, match=r"failed earlier .* record on in a new journal") as info:
+            sink(events.CloseRequested(at=99.0))
+        assert isinstance(info.value.__cause__, OSError)
+    sink.close()  # a text stream may flush the rest of the cut-off line now; nothing is raised
+    contents = read_journal(io.BytesIO(bytes(disk.data)))
+    assert list(contents.events)[: len(recorded)] == recorded
+    assert len(contents.events) <= len(recorded) + (kind == "text")
+
+
+def test_closing_a_failed_journal_raises_nothing() -> None:
+    disk = FillingDisk(header_bytes() + 50)
+    sink = Journal.create(sink_for("text", disk), config(), include_secrets=True)
+    with pytest.raises(JournalError):
+        for event in FILLER:
+            sink(event)
+    sink.close()  # the text stream flushes the rest of the line again, onto a disk still full
+    assert read_journal(io.BytesIO(bytes(disk.data))).truncated
+
+
+def test_the_session_undoes_an_event_its_journal_could_not_write() -> None:
+    disk = FillingDisk(header_bytes() + 10)
+    session = Session(config(), recorder=Journal.create(disk, config(), include_secrets=True))
+    before = session.snapshot()
+    with pytest.raises(RecordingError) as info:
+        session.handle(events.Connect(at=0.0))
+    assert isinstance(info.value.__cause__, JournalError)
+    assert isinstance(info.value.__cause__.__cause__, OSError)
+    assert session.snapshot() == before
+    assert disk.data.endswith(b"\n") and read_journal(io.BytesIO(bytes(disk.data))).events == ()
+    disk.room = 10**6
+    session.handle(events.Connect(at=1.0))
+    assert read_journal(io.BytesIO(bytes(disk.data))).events == (events.Connect(at=1.0),)
+
+
+def test_a_last_line_without_its_newline_is_skipped_even_when_whole(tmp_path: Path) -> None:
+    lines = good_lines(tmp_path)
+    write_lines(tmp_path / "cut.jsonl", lines, final_newline=False)  # a failed write stopped just short
+    contents = read_journal(tmp_path / "cut.jsonl")
+    assert contents.truncated and len(contents.events) == len(lines) - 2
+
+
+def test_a_real_full_disk(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    with pytest.raises(
+        JournalError, match=r"journal /dev/full: writing line 1 \(the header\) failed"
+    ) as info:
+        Journal.create("/dev/full", config())
+    assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == errno.ENOSPC
+
+
+def test_a_closed_stream_raises_journal_error() -> None:
+    stream = io.StringIO()
+    sink = Journal(stream, name="memory")
+    stream.close()
+    with pytest.raises(JournalError, match="journal memory: writing line 1 \\(Connect\\) failed"):
+        sink(events.Connect(at=0.0))
+
+
+def test_an_event_that_cannot_be_encoded_is_refused_and_nothing_written() -> None:
+    stream = io.StringIO()
+    sink = Journal(stream)
+    deep: Any = {}
+    for _ in range(5000):
+        deep = {"x": deep}
+    for response in ({"ok": {1, 2}}, deep):
+        message = wire.ToolResponse(
+            function_responses=(wire.FunctionResponse(id="c", name="f", response=response),)
+        )
+        with pytest.raises(JournalError, match=r"journal StringIO: cannot encode SendRequested"):
+            sink(events.SendRequested(at=1.0, message=message))
+    assert stream.getvalue() == ""
+    sink(events.Connect(at=2.0))  # not a write failure: the journal goes on
+    assert events_of("header\n" + stream.getvalue()) == [events.Connect(at=2.0)]
+
+
+def test_a_message_that_would_not_read_back_is_refused_and_the_send_undone() -> None:
+    deep: Any = {}
+    for _ in range(wire.codec.MAX_NESTING_DEPTH):  # {} counts too: one level past the limit
+        deep = {"x": deep}
+    message = wire.ToolResponse(function_responses=(wire.FunctionResponse(id="c1", name="f", response=deep),))
+    raw = io.BytesIO()
+    session = live_session(Journal.create(raw, config()))
+    session.receive('{"toolCall": {"functionCalls": [{"id": "c1", "name": "f"}]}}', at=1.0, connection=1)
+    before, written = session.snapshot(), raw.getvalue()
+    with pytest.raises(RecordingError) as info:
+        session.send(message, at=2.0)
+    assert isinstance(info.value.__cause__, JournalError)
+    assert (
+        "cannot encode SendRequested: toolResponse.functionResponses[0].response: nested more than 64"
+        in str(info.value.__cause__)
+    )
+    assert session.snapshot() == before and raw.getvalue() == written
+    session.send(
+        attrs.evolve(
+            message, function_responses=(wire.FunctionResponse(id="c1", name="f", response=deep["x"]),)
+        ),
+        at=3.0,
+    )
+    assert read_journal(io.BytesIO(raw.getvalue())).events[-1].at == 3.0
+
+
+def test_a_line_cut_inside_a_utf8_character_is_reported_as_truncated(tmp_path: Path) -> None:
+    lines = good_lines(tmp_path)
+    last = '{"event":"SendRequested","at":9,"message":{"realtimeInput":{"text":"\u20ac"}}}'.encode()
+    cut = last[: last.index("\u20ac".encode()) + 1]  # one byte of three
+    (tmp_path / "cut.jsonl").write_bytes("\n".join(lines).encode() + b"\n" + cut)
+    contents = read_journal(tmp_path / "cut.jsonl")
+    assert contents.truncated and len(contents.events) == len(lines) - 1
+    (tmp_path / "bad.jsonl").write_bytes("\n".join(lines).encode() + b"\n" + cut + b"\n")
+    with pytest.raises(JournalError, match=rf"line {len(lines) + 1}: not valid JSON \(not UTF-8\)"):
+        read_journal(tmp_path / "bad.jsonl")

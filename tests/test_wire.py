@@ -244,6 +244,110 @@ def test_the_same_field_under_both_spellings_is_rejected_at_any_depth() -> None:
         wire.decode('{"serverContent": {"turnComplete": true, "turn_complete": false}}')
 
 
+# --- limits both JSON libraries share ------------------------------------------------------------
+
+
+def nested_list(depth: int) -> str:
+    """JSON text of a list nesting ``depth`` levels (``[[]]`` is 2), written directly: json.dumps recurses."""
+    return "[" * depth + "]" * depth
+
+
+#: Frames with an untyped value (``{"x": <list>}``, or the list itself) nesting ``depth`` levels, and the
+#: error path naming where.
+DEEP_VALUES = {
+    "grounding": (
+        '{{"serverContent": {{"turnComplete": true, "groundingMetadata": {{"x": {list}}}}}}}',
+        "serverContent.groundingMetadata: nested more than 64 levels deep",
+    ),
+    "args": (
+        '{{"toolCall": {{"functionCalls": [{{"id": "c1", "name": "f", "args": {{"x": {list}}}}}]}}}}',
+        "toolCall.functionCalls[0].args: nested more than 64 levels deep",
+    ),
+    "error_details": (
+        '{{"error": {{"code": 3, "details": [{{"x": {list}}}]}}}}',
+        "error.details[0]: nested more than 64 levels deep",
+    ),
+    "unknown_message": (
+        '{{"liveFutureSignal": {{"x": {list}}}}}',
+        "frame: unknown message 'liveFutureSignal' nested more than 64 levels deep",
+    ),
+}
+
+
+@pytest.mark.parametrize("place", DEEP_VALUES)
+def test_untyped_values_nest_at_most_the_depth_limit(place: str, json_library: str) -> None:
+    template, error = DEEP_VALUES[place]
+    assert codec.MAX_NESTING_DEPTH == 64
+    deepest = wire.decode(template.format(list=nested_list(63)))  # 64 levels, counting {"x": ...}
+    assert wire.decode(wire.encode(deepest)) == deepest
+    for depth in (64, 500, 1010):  # past the limit; 1010 is past the stdlib parser's recursion limit too
+        with pytest.raises(ProtocolError) as info:
+            wire.decode(template.format(list=nested_list(depth)))
+        assert str(info.value).startswith(error if depth < 1000 else ("frame:", error)), str(info.value)
+
+
+def test_the_depth_limit_counts_setup_fields_kept_as_extra(json_library: str) -> None:
+    frame = '{{"setup": {{"model": "m", "generationConfig": {{"x": {list}}}}}}}'
+    assert isinstance(wire.decode_client(frame.format(list=nested_list(63))), wire.Setup)
+    with pytest.raises(ProtocolError, match=r"^setup: field 'generationConfig' nested more than 64 levels"):
+        wire.decode_client(frame.format(list=nested_list(64)))
+
+
+def test_a_deep_value_in_a_dropped_field_is_not_kept_so_not_limited(json_library: str) -> None:
+    frame = '{{"serverContent": {{"turnComplete": true, "futureField": {list}}}}}'
+    assert wire.decode(frame.format(list=nested_list(500))) == wire.ServerContent(turn_complete=True)
+
+
+LONE_SURROGATES = [
+    r'{"serverContent": {"modelTurn": {"parts": [{"text": "a\ud800"}]}}}',
+    r'{"serverContent": {"outputTranscription": {"text": "\udc00b"}}}',
+    r'{"serverContent": {"turnComplete": true, "groundingMetadata": {"\udbff": 1}}}',
+    r'{"liveFutureSignal": [["\udfff"]]}',
+    r'{"serverContent": {"turnComplete": true, "futureField": "\ud800"}}',  # dropped, still rejected
+    r'{"serverContent": {"turnComplete": "\ud800", "turnComplete": true}}',  # overwritten, still rejected
+    r'{"sessionResumptionUpdate": {"newHandle": "\ude00\ud83d", "resumable": true}}',  # a pair backwards
+]
+
+
+@pytest.mark.parametrize("frame", LONE_SURROGATES)
+def test_lone_surrogates_are_rejected_by_both_json_libraries(frame: str, json_library: str) -> None:
+    raw = frame.encode().decode("unicode_escape")  # the surrogate itself in a str, not escaped
+    for data in (frame, frame.encode(), raw):
+        with pytest.raises(ProtocolError, match=r"^frame: not valid JSON"):
+            wire.decode(data)
+
+
+def test_a_lone_surrogate_cannot_be_encoded_either(json_library: str) -> None:
+    with pytest.raises(TypeError, match="surrogates not allowed"):
+        wire.encode(wire.RealtimeInput(text="a\ud800"))
+    assert json.loads(wire.encode(wire.RealtimeInput(text="\U0001f600"))) == {
+        "realtimeInput": {"text": "\U0001f600"}
+    }
+
+
+def test_an_escaped_surrogate_pair_is_one_character(json_library: str) -> None:
+    message = wire.decode(r'{"serverContent": {"outputTranscription": {"text": "\ud83d\ude00"}}}')
+    assert message == wire.decode('{"serverContent": {"outputTranscription": {"text": "😀"}}}')
+
+
+def test_numbers_beyond_the_float_range_are_rejected_by_both_json_libraries(json_library: str) -> None:
+    frame = '{{"toolCall": {{"functionCalls": [{{"id": "c1", "name": "f", "args": {{"x": {number}}}}}]}}}}'
+    message = wire.decode(frame.format(number="-1.5e308"))
+    assert isinstance(message, wire.ToolCall) and message.function_calls is not None
+    assert message.function_calls[0].args == {"x": -1.5e308}
+    for number in ("1e400", "-1e400", "1.0e309"):
+        with pytest.raises(ProtocolError, match=r"^frame: not valid JSON"):
+            wire.decode(frame.format(number=number))
+
+
+def test_structure_knows_the_direction_when_told() -> None:
+    frame = {"setup": {"model": "m"}}  # from a server, an unknown message
+    assert codec.structure_server(frame) == wire.UnknownMessage(keys=("setup",), raw=frame)
+    assert codec.structure_client(frame) == wire.Setup(model="m")
+    with pytest.raises(ProtocolError, match="expected one of setup"):
+        codec.structure_client({"setupComplete": {}})
+
+
 # --- client frames ------------------------------------------------------------------------------
 
 
@@ -423,10 +527,16 @@ def test_every_field_the_sdk_knows_is_a_field_here(sdk_name: str, ours: type) ->
 
 
 def _reference_loads(data: bytes | str) -> Any:
+    """json.loads, rejecting what orjson rejects: NaN, infinite numbers and lone surrogates."""
+
     def reject(name: str) -> Any:
         raise ValueError(name)
 
-    return json.loads(data, parse_constant=reject)
+    value = json.loads(data, parse_constant=reject)
+    # Checked another way than stdlib_loads does: an infinite number does not write back as JSON
+    # (ValueError), a lone surrogate does not encode as UTF-8 (UnicodeEncodeError, a ValueError).
+    json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return value
 
 
 def _outcome(loads: Any, data: bytes | str) -> Any:
@@ -449,6 +559,14 @@ def _outcome(loads: Any, data: bytes | str) -> Any:
         "   ",
         '{"a": NaN}',
         "-Infinity",
+        '{"a": 1e400}',
+        "[-1e999]",
+        '{"a": 1.5e308}',
+        r'{"a": "\ud800"}',
+        r'["x", {"\udfff": 1}]',
+        r'"\ud83d"',
+        r'"\ud83d\ude00"',
+        '{"a": "\ud800"}',
         '"text"',
         "[1, 2]",
         b'{"a": "\xc3\xa9"}',
@@ -466,3 +584,47 @@ def test_stdlib_loads_agrees_with_json_loads(data: bytes | str) -> None:
 @given(st.text(max_size=40) | strategies.json_values.map(json.dumps) | st.sampled_from(["{} ", " []", "1 2"]))
 def test_stdlib_loads_agrees_with_json_loads_on_any_text(data: str) -> None:
     assert _outcome(codec.stdlib_loads, data) == _outcome(_reference_loads, data)
+
+
+def _typed(value: Any) -> Any:
+    """A value with the type of every leaf spelled out, so 1 and 1.0 differ."""
+    if isinstance(value, dict):
+        return {key: _typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_typed(item) for item in value]
+    return (type(value).__name__, value)
+
+
+EDGE_NUMBERS = [
+    "0", "-0", "-0.0", "1e-400", "1.5e308", "1e309", "-1e400", "1" + "0" * 308, "1" + "0" * 309, "9" * 5000,
+    str(2**63 - 1), str(-(2**63)), str(-(2**63) - 1), str(2**64 - 1), str(2**64), "9" * 18, "-" + "9" * 18,
+    "9" * 19, "-" + "9" * 19, "12345678901234567890123",
+]  # fmt: skip
+EDGE_STRINGS = [
+    r'"\ud800"', r'"\udc00"', r'"\ud83d\ude00"', r'"\ude00\ud83d"', r'"\ud83d\ud83d\ude00"', r'"\ud83d\u0041"',
+    r'"\\ud800"', r'"\\\ud800"', r'"\\\\ud800"', r'"\ud83d\\ude00"', r'"\uD83D\uDE00"', r'"\uDBFF"',
+    '"\ud800"', '"\ud83d\ude00"', '"\ufeff"',
+]  # fmt: skip
+
+
+#: Where an edge value goes: alone, in a list, as a value, as a key, in whitespace, under a duplicate key.
+EDGE_PLACES = ["{}", "[{}]", '{{"k": {}}}', "{{{}: 1}}", " {} ", '{{"k": {}, "k": 1}}', '{{"k": 1, "k": {}}}']
+
+
+def assert_stdlib_loads_gives_what_orjson_gives(data: str) -> None:
+    orjson = pytest.importorskip("orjson")
+    for text in (data, data.encode("utf-8", "surrogatepass")):
+        ours, theirs = _outcome(codec.stdlib_loads, text), _outcome(orjson.loads, text)
+        assert ours[0] == theirs[0], (text, ours, theirs)
+        assert _typed(ours[1]) == _typed(theirs[1])
+
+
+@pytest.mark.parametrize("edge", EDGE_NUMBERS + EDGE_STRINGS + ["\ufeff{}", "{}\x00", '"\x1f"'])
+def test_stdlib_loads_gives_what_orjson_gives_at_the_edges(edge: str) -> None:
+    for place in EDGE_PLACES:
+        assert_stdlib_loads_gives_what_orjson_gives(place.format(edge))
+
+
+@given(st.text(max_size=40) | strategies.json_values.map(json.dumps))
+def test_stdlib_loads_gives_what_orjson_gives(data: str) -> None:
+    assert_stdlib_loads_gives_what_orjson_gives(data)

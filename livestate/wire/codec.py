@@ -6,6 +6,13 @@ camelCase JSON. Inbound frames accept snake_case at every level, int64 as a numb
 ignore unknown fields; scalars are strict. Anything else raises :class:`ProtocolError` naming the field by
 its camelCase wire path, and no other exception escapes.
 
+What the decoder keeps untyped (an opaque object such as ``functionCall.args`` or ``groundingMetadata``, or
+the whole frame of an :class:`UnknownMessage`) nests at most :data:`MAX_NESTING_DEPTH` levels, so every
+decoded message can be re-encoded, journaled and walked recursively. Both JSON libraries accept the same
+documents, parsed to the same values: orjson rejects lone UTF-16 surrogates (``"\\ud800"``) and numbers
+beyond the float range, and reads an integer beyond 64 bits as a float, so the standard-library fallback
+does too. (Only past a few hundred levels of nesting do they differ: each parser's recursion limit.)
+
 Decoding runs a converter without detailed validation first (the fast path) and, only when that fails,
 structures the same object again with detailed validation to say exactly where the frame is wrong.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import math
+import re
 from collections.abc import Callable, Mapping
 from functools import partial
 from types import UnionType
@@ -57,16 +65,26 @@ from livestate.wire.server import (
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "MAX_NESTING_DEPTH",
     "WireMessage",
     "decode",
     "decode_client",
     "encode",
+    "structure",
+    "structure_client",
+    "structure_server",
     "to_camel",
     "to_snake",
+    "unstructure",
 ]
 
 #: Frames longer than this (bytes, or characters for text frames) are rejected before parsing.
 DEFAULT_MAX_FRAME_BYTES: Final = 1 << 20
+#: How many levels of objects and arrays an untyped value may nest, counting the value itself: an opaque
+#: field (``functionCall.args``, ``groundingMetadata``, a ``setup`` field kept in ``extra``) or a top-level
+#: value of an unknown message. Deeper raises ProtocolError. Genuine frames nest a few levels; the bound
+#: keeps every decoded message far inside what recursive code (the encoders, the journal) can walk.
+MAX_NESTING_DEPTH: Final = 64
 
 WireMessage = ServerMessage | ClientMessage
 
@@ -75,7 +93,57 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_json_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # orjson rejects these ("number is infinity when parsed as double")
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+_UINT64_MAX = 2**64 - 1
+
+
+def _int_as_orjson(text: str) -> int | float:
+    # orjson reads an integer beyond int64/uint64 as a double; a short one (every usual count) fits.
+    if len(text) < 19:
+        return int(text)
+    value = int(text) if len(text) < 400 else None  # longer ones are infinite as doubles anyway
+    if value is not None and INT64_MIN <= value <= _UINT64_MAX:
+        return value
+    return _finite_float(text)
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: A run of backslashes, then "u" and a surrogate's hex digits: an escape if the run is odd. Group 2 is
+#: the third hex digit, 8 to b for a high surrogate, c to f for a low one.
+_SURROGATE_ESCAPE = re.compile(r"(\\+)u[dD]([89a-fA-F])[0-9a-fA-F]{2}")
+
+
+def _has_lone_surrogate_escape(text: str) -> bool:
+    """Whether JSON text escapes a lone UTF-16 surrogate: a high one not directly followed by a low one, or
+    a low one not directly after a high one.
+
+    Checked on the text, not the parsed value, because a duplicate key can drop the string that held it
+    (orjson still rejects that document)."""
+    unpaired_high_end = -1  # where the escape of a high surrogate still waiting for its low one ends
+    for match in _SURROGATE_ESCAPE.finditer(text):
+        if len(match[1]) % 2 == 0:  # an escaped backslash, then the letters "ud...": not an escape
+            continue
+        escape_start = match.end(1) - 1
+        if match[2] in "89abAB":
+            if unpaired_high_end >= 0:
+                return True
+            unpaired_high_end = match.end()
+        elif unpaired_high_end != escape_start:
+            return True
+        else:
+            unpaired_high_end = -1
+    return unpaired_high_end >= 0
+
+
+_json_decoder = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int_as_orjson
+)
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 # typeshed types the context argument as a scanner; it is the decoder whose settings the scanner copies.
 _scan_value = json.scanner.make_scanner(_json_decoder)  # type: ignore[arg-type]
@@ -83,14 +151,24 @@ _JSON_WHITESPACE = " \t\n\r"
 
 
 def stdlib_loads(data: bytes | str) -> Any:
-    """Parse one UTF-8 JSON document with the standard library (NaN and Infinity rejected).
+    """Parse one UTF-8 JSON document with the standard library, to the same value orjson gives. Raises
+    ValueError for what orjson rejects and Python's JSON would let through: NaN and Infinity, numbers beyond
+    the float range, and lone surrogates (escaped or raw); an integer beyond 64 bits becomes a float.
 
     Calls the decoder's C scanner directly: ``json.loads`` spends more time finding where the document
     starts and ends (two regular expressions) than a short frame takes to scan. Anything the direct call
     cannot settle (leading whitespace, trailing data) goes through the full decoder, which also words
     the errors.
     """
-    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    if isinstance(data, bytes | bytearray):
+        text = data.decode("utf-8")  # strict UTF-8 holds no surrogate
+    elif not data.isascii() and _LONE_SURROGATE.search(data):
+        raise ValueError("a surrogate in the text, which is then not UTF-8")  # as orjson says
+    else:
+        text = data
+    # A memchr rules the check out for the usual frame: base64 audio has no backslash.
+    if "\\" in text and _has_lone_surrogate_escape(text):
+        raise ValueError("lone surrogate escaped in a string")
     try:
         obj, end = _scan_value(text, 0)
     except StopIteration:
@@ -101,8 +179,12 @@ def stdlib_loads(data: bytes | str) -> Any:
 
 
 def stdlib_dumps(obj: Any) -> str:
-    """Compact JSON with the standard library."""
-    return _json_encoder.encode(obj)
+    """Compact JSON with the standard library. Raises TypeError for a lone surrogate in a string, which
+    could not be sent as UTF-8 (orjson refuses it too)."""
+    text = _json_encoder.encode(obj)
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        raise TypeError("str is not valid UTF-8: surrogates not allowed")
+    return text
 
 
 _loads: Callable[[bytes | str], Any]
@@ -210,9 +292,37 @@ def _structure_duration(value: Any, _: Any) -> Duration:
     return Duration.parse(value)
 
 
+def _nested_too_deep(value: Any) -> bool:
+    """Whether a parsed JSON value nests more than MAX_NESTING_DEPTH levels (the value itself is one)."""
+    if type(value) is not dict and type(value) is not list:
+        return False
+    level = [value]
+    for _ in range(MAX_NESTING_DEPTH):  # one level at a time, without recursion
+        below = [
+            item
+            for container in level
+            for item in (container.values() if type(container) is dict else container)
+            if type(item) is dict or type(item) is list
+        ]
+        if not below:
+            return False
+        level = below
+    return True
+
+
+_TOO_DEEP = f"nested more than {MAX_NESTING_DEPTH} levels deep (the limit for an untyped value)"
+
+
+def _too_deep_key(obj: dict[str, Any]) -> str | None:
+    """The first key of ``obj`` whose value nests more than MAX_NESTING_DEPTH levels, or None."""
+    return next((key for key, value in obj.items() if _nested_too_deep(value)), None)
+
+
 def _structure_object(value: Any, _: Any) -> JsonObject:
     if type(value) is not dict:
         raise WireValueError(f"expected an object, got {_describe(value)}")
+    if value and _nested_too_deep(value):
+        raise WireValueError(_TOO_DEEP)
     return value
 
 
@@ -316,6 +426,8 @@ def _attrs_structure_factory(
                 obj = _camelize(obj, snake_to_camel)
             result = generated(obj, cls)
             extra = {k: v for k, v in obj.items() if k not in known}
+            if extra and (deep := _too_deep_key(extra)) is not None:
+                raise WireValueError(f"field {deep!r} {_TOO_DEEP}")
             return attrs.evolve(result, extra=extra) if extra else result
 
         return structure_with_extra
@@ -526,6 +638,8 @@ def _server_message(obj: dict[str, Any]) -> ServerMessage:
     if kind is None:
         if usage_metadata is not None:
             return UsageReport(usage_metadata=usage_metadata)
+        if (deep := _too_deep_key(obj)) is not None:
+            raise ProtocolError(f"frame: unknown message {deep!r} {_TOO_DEEP}")
         return UnknownMessage(keys=tuple(obj), raw=obj)
     message = _structure(body, _SERVER_KINDS[kind], kind, usage_metadata)
     if type(message) is GoAway and (negative := _negative_time_left(message)) is not None:
@@ -535,11 +649,7 @@ def _server_message(obj: dict[str, Any]) -> ServerMessage:
 
 def decode_client(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> ClientMessage:
     """Decode one client frame (what a server receives). Raises :class:`ProtocolError` when malformed."""
-    obj = _load(data, max_size)
-    kind, body, usage = _split(obj, _CLIENT_KEYS)
-    if kind is None or usage is not None:
-        raise ProtocolError(f"frame: expected one of {', '.join(_CLIENT_KINDS)}, got keys {list(obj)}")
-    return _structure(body, _CLIENT_KINDS[kind], kind)  # type: ignore[no-any-return]
+    return structure_client(_load(data, max_size))
 
 
 def unstructure(message: WireMessage) -> dict[str, Any]:
@@ -556,7 +666,10 @@ def unstructure(message: WireMessage) -> dict[str, Any]:
 
 
 def structure(frame: Mapping[str, Any]) -> WireMessage:
-    """The inverse of :func:`unstructure`, for either direction: client kinds first, then server kinds."""
+    """The inverse of :func:`unstructure`, for either direction: client kinds first, then server kinds.
+
+    A frame whose direction is known should use :func:`structure_server` or :func:`structure_client`: a
+    server frame holding only an unknown ``setup`` key is an :class:`UnknownMessage`, not a ``Setup``."""
     obj = dict(frame)
     if not obj:
         raise ProtocolError("frame: empty object, expected exactly one message kind")
@@ -564,6 +677,23 @@ def structure(frame: Mapping[str, Any]) -> WireMessage:
     if kind is not None and usage is None:
         return _structure(body, _CLIENT_KINDS[kind], kind)  # type: ignore[no-any-return]
     return _server_message(obj)
+
+
+def structure_server(frame: Mapping[str, Any]) -> ServerMessage:
+    """The server message of a parsed frame, exactly as :func:`decode` would give it; ProtocolError if not."""
+    obj = dict(frame)
+    if not obj:
+        raise ProtocolError("frame: empty object, expected exactly one message kind")
+    return _server_message(obj)
+
+
+def structure_client(frame: Mapping[str, Any]) -> ClientMessage:
+    """The client message of a parsed frame, as :func:`decode_client` would give it; ProtocolError if not."""
+    obj = dict(frame)
+    kind, body, usage = _split(obj, _CLIENT_KEYS)
+    if kind is None or usage is not None:
+        raise ProtocolError(f"frame: expected one of {', '.join(_CLIENT_KINDS)}, got keys {list(obj)}")
+    return _structure(body, _CLIENT_KINDS[kind], kind)  # type: ignore[no-any-return]
 
 
 def encode(message: WireMessage) -> str:
