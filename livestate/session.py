@@ -1029,11 +1029,16 @@ def _checked_size(message: wire.ClientMessage) -> int:
     """``_approximate_size``, after proving the message encodes: a bad one fails at the door, not later in a
     transport's sending task."""
     try:
-        wire.encode(message)
+        encoded = wire.encode(message)
     except Exception as exc:
         raise UsageError(
             f"{type(message).__name__} cannot be encoded: {_encode_problem(message, exc)}"
         ) from exc
+    if type(message) is not wire.RealtimeInput:  # rare and free-form: prove it reads back (depth, numbers)
+        try:
+            wire.decode_client(encoded, max_size=len(encoded) + 1)
+        except ProtocolError as exc:
+            raise UsageError(f"{type(message).__name__} would not read back: {exc}") from None
     return _approximate_size(message)
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from livestate import Backend, Session, SessionConfig, events, journal, wire
 from livestate.cli import main
-from livestate.errors import ProtocolError, RecordingError
+from livestate.errors import ProtocolError, RecordingError, UsageError
 from livestate.journal import Journal, JournalError, decode_event, encode_event, read_journal
 from livestate.testing import strategies
 
@@ -533,14 +533,18 @@ def test_a_message_that_would_not_read_back_is_refused_and_the_send_undone() -> 
     session = live_session(Journal.create(raw, config()))
     session.receive('{"toolCall": {"functionCalls": [{"id": "c1", "name": "f"}]}}', at=1.0, connection=1)
     before, written = session.snapshot(), raw.getvalue()
-    with pytest.raises(RecordingError) as info:
+    # The session refuses it at the door; the journal, given the event directly, refuses it too.
+    with pytest.raises(UsageError, match="would not read back"):
         session.send(message, at=2.0)
-    assert isinstance(info.value.__cause__, JournalError)
+    assert session.snapshot() == before and raw.getvalue() == written
+    assert session.recorder is not None
+    with pytest.raises(JournalError) as info:
+        session.recorder(events.SendRequested(at=2.0, message=message))
     assert (
         "cannot encode SendRequested: toolResponse.functionResponses[0].response: nested more than 64"
-        in str(info.value.__cause__)
+        in str(info.value)
     )
-    assert session.snapshot() == before and raw.getvalue() == written
+    assert raw.getvalue() == written
     session.send(
         attrs.evolve(
             message, function_responses=(wire.FunctionResponse(id="c1", name="f", response=deep["x"]),)

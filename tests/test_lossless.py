@@ -522,3 +522,15 @@ def test_the_replay_summary_tells_unconfirmed_from_dropped_and_ignores_supersede
     d.feed(events.CloseRequested(at=d.now))
     _, summary = timeline.replay(config(), recorded)
     assert (summary.sent, summary.dropped, summary.unconfirmed) == (2, 0, 2)
+
+
+def test_a_message_nested_past_the_depth_limit_fails_at_send() -> None:
+    d = driver().live()
+    deep: object = "leaf"
+    for _ in range(100):
+        deep = [deep]
+    answer = wire.FunctionResponse(id="c", name="f", response={"x": deep})
+    before = d.session.snapshot()
+    with pytest.raises(UsageError, match=r"would not read back: .*nested more than 64 levels"):
+        d.send(wire.ToolResponse(function_responses=(answer,)))
+    assert d.session.snapshot() == before

@@ -22,8 +22,9 @@ from typing import TypeVar
 
 import attrs
 
-from livestate import commands, events, wire
+from livestate import commands, wire
 from livestate.buffer import ReplayBuffer
+from livestate.events import Connect, ConnectionClosed, Event, MessageReceived, SendRequested, TimerFired
 from livestate.session import Session
 
 __all__ = ["ReferenceDriver", "due_timers"]
@@ -31,12 +32,12 @@ __all__ = ["ReferenceDriver", "due_timers"]
 C = TypeVar("C")
 
 
-def due_timers(session: Session, until: float) -> Iterator[events.TimerFired]:
+def due_timers(session: Session, until: float) -> Iterator[TimerFired]:
     """The ``TimerFired`` events due by ``until``, earliest first. Lazy: handle each one before asking for
     the next, since handling it may arm or cancel timers."""
     while (deadline := session.next_deadline()) is not None and deadline <= until:
         timer = min(session.timers, key=lambda t: (session.timers[t], t.value))
-        yield events.TimerFired(at=deadline, timer=timer)
+        yield TimerFired(at=deadline, timer=timer)
 
 
 @attrs.define
@@ -48,7 +49,7 @@ class ReferenceDriver:
     now: float = 0.0
     buffer: ReplayBuffer = attrs.field(factory=ReplayBuffer)
     #: Every event handled, in order.
-    events: list[events.Event] = attrs.field(factory=list)
+    events: list[Event] = attrs.field(factory=list)
     #: Every command, with the ``at`` of the event that produced it.
     timeline: list[tuple[float, commands.Command]] = attrs.field(factory=list)
     #: Per connection number: the client messages that went on the wire, ``setup`` first.
@@ -65,7 +66,7 @@ class ReferenceDriver:
         """Every command, in order."""
         return [command for _, command in self.timeline]
 
-    def feed(self, event: events.Event) -> tuple[commands.Command, ...]:
+    def feed(self, event: Event) -> tuple[commands.Command, ...]:
         """Handle ``event`` and carry out its commands; return them."""
         out = self.session.handle(event)
         self.events.append(event)
@@ -119,7 +120,7 @@ class ReferenceDriver:
 
     def connect(self) -> tuple[commands.Command, ...]:
         """The application starts the session."""
-        return self.feed(events.Connect(at=self.now))
+        return self.feed(Connect(at=self.now))
 
     def live(self) -> ReferenceDriver:
         """Connect and complete setup."""
@@ -131,19 +132,17 @@ class ReferenceDriver:
         self, message: wire.ServerMessage, *, connection: int | None = None
     ) -> tuple[commands.Command, ...]:
         """A server message arrives (on the current connection unless ``connection`` says otherwise)."""
-        return self.feed(events.MessageReceived(at=self.now, message=message, connection=connection))
+        return self.feed(MessageReceived(at=self.now, message=message, connection=connection))
 
     def send(self, message: wire.ClientMessage) -> tuple[commands.Command, ...]:
         """The application sends ``message``."""
-        return self.feed(events.SendRequested(at=self.now, message=message))
+        return self.feed(SendRequested(at=self.now, message=message))
 
     def close(
         self, code: int, reason: str = "", *, connection: int | None = None
     ) -> tuple[commands.Command, ...]:
         """A connection ends (1006: no close frame)."""
-        return self.feed(
-            events.ConnectionClosed(at=self.now, code=code, reason=reason, connection=connection)
-        )
+        return self.feed(ConnectionClosed(at=self.now, code=code, reason=reason, connection=connection))
 
     def of(self, kind: type[C]) -> list[C]:
         """Every command (or notice) of ``kind``, in order."""
