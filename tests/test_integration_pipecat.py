@@ -11,22 +11,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from pipecat.frames.frames import EndFrame, InputTextRawFrame, LLMContextFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.runner import PipelineRunner
+from pipecat.pipeline.task import PipelineTask
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.services.llm_service import FunctionCallParams
 
-pytest.importorskip("pipecat.services.google.gemini_live.llm")
+from livestate import commands
+from livestate.integrations.pipecat import GeminiLiveLLMService
+from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
 
-from pipecat.frames.frames import EndFrame, InputTextRawFrame, LLMContextFrame  # noqa: E402
-from pipecat.pipeline.pipeline import Pipeline  # noqa: E402
-from pipecat.pipeline.runner import PipelineRunner  # noqa: E402
-from pipecat.pipeline.task import PipelineTask  # noqa: E402
-from pipecat.processors.aggregators.llm_context import LLMContext  # noqa: E402
-from pipecat.services.llm_service import FunctionCallParams  # noqa: E402
-
-from livestate import commands  # noqa: E402
-from livestate.integrations.pipecat import GeminiLiveLLMService  # noqa: E402
-from livestate.testing.server import FakeLiveServer, Fault, FaultPlan  # noqa: E402
-
-from integration_support import FAST, duplicated, http_options, lost, plans  # noqa: E402
-from tls import loopback_contexts  # noqa: E402
+from integration_support import FAST, duplicated, http_options, lost, plans
+from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

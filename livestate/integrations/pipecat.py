@@ -66,7 +66,9 @@ class GeminiLiveLLMService(_StockService):  # type: ignore[misc]
                 await self._create_initial_response(for_reconnect=True)
         elif isinstance(notice, (c.MessagesDropped, c.MessagesUnconfirmed)):
             logger.warning(f"{self}: livestate handed back {notice.count} messages: {notice.reason}")
-            await self.push_error(error_msg=f"livestate: {notice.count} messages not delivered: {notice.reason}")
+            await self.push_error(
+                error_msg=f"livestate: {notice.count} messages not delivered: {notice.reason}"
+            )
         elif isinstance(notice, c.ToolCallsOrphaned):
             logger.warning(f"{self}: livestate: tool calls orphaned by a resume: {notice.ids}")
             await self.push_error(error_msg=f"livestate: tool calls orphaned by a resume: {notice.ids}")
