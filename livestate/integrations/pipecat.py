@@ -47,8 +47,9 @@ class GeminiLiveLLMService(_StockService):  # type: ignore[misc]
     def create_client(self) -> None:
         """pipecat's documented override point: the real client, wrapped in livestate's stand-in."""
         super().create_client()
-        self._client = LiveClient(
-            self._client, options=self._livestate_options, on_notice=self._on_livestate_notice
+        real: Any = self._client
+        self._client: LiveClient = LiveClient(
+            real, options=self._livestate_options, on_notice=self._on_livestate_notice
         )
 
     async def _handle_session_ready(self, session: Any) -> None:
