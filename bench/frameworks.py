@@ -29,8 +29,8 @@ from livestate.testing import server as fake
 from livestate.testing.server import FakeLiveServer, FaultPlan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from integration_support import FAST, duplicated, http_options, lost, plans  # noqa: E402
-from tls import loopback_contexts  # noqa: E402
+from integration_support import FAST, duplicated, http_options, lost, plans
+from tls import loopback_contexts
 
 MESSAGES = 60
 #: Seconds between the messages given to the framework (60 messages over ~1.2 s, outages included).
@@ -200,6 +200,9 @@ def main(argv: list[str]) -> None:
 
         logger.remove()
     frameworks = argv or list(RUNNERS)
+    unknown = sorted(set(frameworks) - set(RUNNERS))
+    if unknown:
+        raise SystemExit(f"unknown framework {unknown}: choose from {sorted(RUNNERS)}")
     with tempfile.TemporaryDirectory() as directory:
         tls = loopback_contexts(Path(directory))
         print(
