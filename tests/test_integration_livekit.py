@@ -1,6 +1,6 @@
 """LiveKit Agents' real Gemini RealtimeSession on livestate (no room, server or worker), against FakeLiveServer
-over TLS on loopback. LiveKit's Vertex mode needs a project and Google credentials, so these run on the Gemini
-API backend (handle-only)."""
+over TLS on loopback, on both backends: the Gemini API (handle-only) and Vertex AI (transparent; a project and
+a ready OAuth token stand in for Google credentials, so nothing is fetched)."""
 
 from __future__ import annotations
 
@@ -37,9 +37,21 @@ async def until(condition: Callable[[], bool], what: str, *, tries: int = 500) -
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def open_session(server: FakeLiveServer, client_ssl: ssl.SSLContext, notices: list[Any]) -> Any:
+def open_session(
+    server: FakeLiveServer, client_ssl: ssl.SSLContext, notices: list[Any], *, vertex: bool = False
+) -> Any:
+    auth: dict[str, Any] = {"api_key": "test-key"}
+    if vertex:
+        from google.oauth2.credentials import Credentials
+
+        auth = {
+            "vertexai": True,
+            "project": "test",
+            "location": "us-central1",
+            "credentials": Credentials("t"),
+        }
     model = RealtimeModel(
-        api_key="test-key", model=MODEL, http_options=http_options(server, client_ssl), livestate_options=FAST
+        model=MODEL, http_options=http_options(server, client_ssl), livestate_options=FAST, **auth
     )
     sess = model.session()
     original = sess._client.on_notice
@@ -69,17 +81,20 @@ async def finish(sess: Any) -> None:
     await sess.aclose()
 
 
+@pytest.mark.parametrize("vertex", [True, False], ids=["vertex-transparent", "gemini-handle-only"])
 @pytest.mark.parametrize("fault", ["goaway", "drop", "both", "rejected"])
-def test_livekit_loses_nothing(fault: str, tls: Any) -> None:
+def test_livekit_loses_nothing(fault: str, vertex: bool, tls: Any) -> None:
     server_ssl, client_ssl = tls
     notices: list[Any] = []
+    transparent: list[bool] = []
     chat = llm_chat()
 
     async def main() -> tuple[list[str], FakeLiveServer]:
-        async with FakeLiveServer(plans("m25")[fault], ssl=server_ssl) as server:
-            sess = open_session(server, client_ssl, notices)
+        async with FakeLiveServer(plans("m25")[fault], vertex=vertex, ssl=server_ssl) as server:
+            sess = open_session(server, client_ssl, notices, vertex=vertex)
             await sess.update_chat_ctx(chat)
             await until(lambda: sess._active_session is not None, "a session")
+            transparent.append(sess._active_session.live.config.transparent)
             sent = await say(sess, 0, 60)
             await finish(sess)
             return sent, server
@@ -87,7 +102,9 @@ def test_livekit_loses_nothing(fault: str, tls: Any) -> None:
     sent, server = asyncio.run(asyncio.wait_for(main(), 60))
     assert server.faults_done
     assert lost(server, sent) == []
-    assert len(duplicated(server, sent)) <= len(sent)
+    if vertex:  # transparent: exactly once
+        assert duplicated(server, sent) == []
+        assert transparent == [True]
     resumed = [n for n in notices if isinstance(n, commands.Resumed)]
     assert resumed
     if fault == "rejected":
