@@ -38,7 +38,12 @@ async def until(condition: Callable[[], bool], what: str, *, tries: int = 500) -
 
 
 def open_session(
-    server: FakeLiveServer, client_ssl: ssl.SSLContext, notices: list[Any], *, vertex: bool = False
+    server: FakeLiveServer,
+    client_ssl: ssl.SSLContext,
+    notices: list[Any],
+    *,
+    vertex: bool = False,
+    options: Any = None,
 ) -> Any:
     auth: dict[str, Any] = {"api_key": "test-key"}
     if vertex:
@@ -51,7 +56,7 @@ def open_session(
             "credentials": Credentials("t"),
         }
     model = RealtimeModel(
-        model=MODEL, http_options=http_options(server, client_ssl), livestate_options=FAST, **auth
+        model=MODEL, http_options=http_options(server, client_ssl), livestate_options=options or FAST, **auth
     )
     sess = model.session()
     original = sess._client.on_notice
@@ -150,3 +155,24 @@ def test_livekit_restart_resumes_the_same_server_session(tls: Any) -> None:
     assert session.connections == 2
     assert lost(server, sent) == []
     assert sum("remember me" in tag for tag in session.conversation) <= 2  # no re-seed beyond a guard replay
+
+
+def test_livekit_hears_of_handed_back_input_as_an_error_event(tls: Any) -> None:
+    """With replay into a fresh session turned off, the input a rejected resume leaves behind is handed back:
+    LiveKit emits a recoverable ``error`` event saying so."""
+    server_ssl, client_ssl = tls
+    notices: list[Any] = []
+    errors: list[Any] = []
+
+    async def main() -> None:
+        async with FakeLiveServer(plans("m25")["rejected"], ssl=server_ssl) as server:
+            options = {**FAST, "replay_after_fresh_session": False}
+            sess = open_session(server, client_ssl, notices, options=options)
+            sess.on("error", errors.append)
+            await until(lambda: sess._active_session is not None, "a session")
+            await say(sess, 0, 40)
+            await finish(sess)
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert any(isinstance(n, (commands.MessagesDropped, commands.MessagesUnconfirmed)) for n in notices)
+    assert any("livestate" in str(e.error) and e.recoverable for e in errors)

@@ -44,13 +44,14 @@ async def until(condition: Callable[[], bool], what: str, *, tries: int = 500) -
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def service(server: FakeLiveServer, client_ssl: ssl.SSLContext, notices: list[Any], **kwargs: Any) -> Any:
+def service(
+    server: FakeLiveServer, client_ssl: ssl.SSLContext, notices: list[Any], *, options: Any = None
+) -> Any:
     llm = GeminiLiveLLMService(
         api_key="test-key",
         settings=GeminiLiveLLMService.Settings(model=MODEL),
         http_options=http_options(server, client_ssl),
-        livestate_options=FAST,
-        **kwargs,
+        livestate_options=options or FAST,
     )
     stand_in = llm._client
     original = stand_in.on_notice
@@ -65,9 +66,18 @@ def service(server: FakeLiveServer, client_ssl: ssl.SSLContext, notices: list[An
 
 
 async def run_pipeline(
-    llm: Any, context: LLMContext, body: Callable[[PipelineTask], Awaitable[list[str]]]
+    llm: Any,
+    context: LLMContext,
+    body: Callable[[PipelineTask], Awaitable[list[str]]],
+    errors: list[Any] | None = None,
 ) -> list[str]:
     task = PipelineTask(Pipeline([llm]))
+    if errors is not None:
+
+        @task.event_handler("on_pipeline_error")
+        async def on_error(task: PipelineTask, frame: Any) -> None:
+            errors.append(frame)
+
     runner = PipelineRunner(handle_sigint=False)
     running = asyncio.ensure_future(runner.run(task))
     try:
@@ -199,3 +209,21 @@ def test_pipecat_restart_resumes_the_same_server_session(tls: Any) -> None:
     assert session.connections == 2
     assert lost(server, sent) == []
     assert seeds == [{}]  # pipecat seeded once, and did not re-seed the resumed session
+
+
+def test_pipecat_hears_of_handed_back_input_as_an_error_frame(tls: Any) -> None:
+    """With replay into a fresh session turned off, the input a rejected resume leaves behind is handed back:
+    pipecat gets a non-fatal ErrorFrame saying so (and its log a warning)."""
+    server_ssl, client_ssl = tls
+    notices: list[Any] = []
+    errors: list[Any] = []
+
+    async def main() -> None:
+        async with FakeLiveServer(plans("m25")["rejected"], ssl=server_ssl) as server:
+            llm = service(server, client_ssl, notices, options={**FAST, "replay_after_fresh_session": False})
+            await run_pipeline(llm, seeded_context(), lambda task: say(task, 0, 40), errors)
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    handed = [n for n in notices if isinstance(n, (commands.MessagesDropped, commands.MessagesUnconfirmed))]
+    assert handed
+    assert any("livestate" in frame.error and not frame.fatal for frame in errors)
