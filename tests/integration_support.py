@@ -76,3 +76,15 @@ def duplicated(server: FakeLiveServer, sent: list[str]) -> list[str]:
                 extra.append(tag)
             seen.add(tag)
     return extra
+
+
+#: The fault kinds each plan must have produced on the server.
+EXPECTED_FAULTS = {"goaway": {"goaway"}, "drop": {"drop"}, "both": {"goaway", "drop"}, "rejected": {"drop"}}
+
+
+def assert_fired(server: FakeLiveServer, fault: str) -> None:
+    """The plan's faults all happened (a test whose fault never fired proves nothing)."""
+    kinds = {kind for _, kind in server.faults_done}
+    assert EXPECTED_FAULTS[fault] <= kinds, (fault, server.faults_done)
+    if fault == "rejected":
+        assert server.rejected_resumes == 1

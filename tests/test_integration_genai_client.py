@@ -15,7 +15,7 @@ from livestate.drivers.genai import live_connect_config
 from livestate.integrations.genai_client import LiveClient, LiveSession, setup_from_sdk
 from livestate.testing.server import FakeLiveServer, FaultPlan
 
-from integration_support import FAST, duplicated, lost, plans, sdk_client
+from integration_support import FAST, assert_fired, duplicated, lost, plans, sdk_client
 from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -128,7 +128,7 @@ def test_the_stand_in_loses_nothing(vertex: bool, fault: str, tls: Any) -> None:
             return sent, notices, server
 
     sent, notices, server = asyncio.run(asyncio.wait_for(main(), 60))
-    assert server.faults_done
+    assert_fired(server, fault)
     assert lost(server, sent) == []
     if vertex and fault != "rejected":
         assert duplicated(server, sent) == []

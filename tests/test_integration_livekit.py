@@ -16,7 +16,7 @@ from livestate import commands
 from livestate.integrations.livekit import RealtimeModel
 from livestate.testing.server import FakeLiveServer, FaultPlan
 
-from integration_support import FAST, duplicated, http_options, lost, plans
+from integration_support import FAST, assert_fired, duplicated, http_options, lost, plans
 from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -105,7 +105,7 @@ def test_livekit_loses_nothing(fault: str, vertex: bool, tls: Any) -> None:
             return sent, server
 
     sent, server = asyncio.run(asyncio.wait_for(main(), 60))
-    assert server.faults_done
+    assert_fired(server, fault)
     assert lost(server, sent) == []
     if vertex:  # transparent: exactly once
         assert duplicated(server, sent) == []

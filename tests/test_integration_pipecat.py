@@ -22,7 +22,7 @@ from livestate import commands
 from livestate.integrations.pipecat import GeminiLiveLLMService
 from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
 
-from integration_support import FAST, duplicated, http_options, lost, plans
+from integration_support import FAST, assert_fired, duplicated, http_options, lost, plans
 from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -122,7 +122,7 @@ def test_pipecat_loses_nothing(fault: str, tls: Any) -> None:
             return sent, server
 
     sent, server = asyncio.run(asyncio.wait_for(main(), 60))
-    assert server.faults_done
+    assert_fired(server, fault)
     assert lost(server, sent) == []
     # Gemini API (handle-only): a replay may repeat what the guard window kept, never more than that.
     assert len(duplicated(server, sent)) <= len(sent)
