@@ -88,3 +88,12 @@ def assert_fired(server: FakeLiveServer, fault: str) -> None:
     assert EXPECTED_FAULTS[fault] <= kinds, (fault, server.faults_done)
     if fault == "rejected":
         assert server.rejected_resumes == 1
+
+
+def most_copies(server: FakeLiveServer, sent: list[str]) -> int:
+    """The most times one conversation holds any one tag the framework was given (handle-only replays may
+    repeat a message once: what the guard window kept)."""
+    wanted = set(sent)
+    return max(
+        (s.conversation.count(t) for s in server.sessions for t in set(s.conversation) & wanted), default=0
+    )

@@ -16,7 +16,7 @@ from livestate import commands
 from livestate.integrations.livekit import RealtimeModel
 from livestate.testing.server import FakeLiveServer, FaultPlan
 
-from integration_support import FAST, assert_fired, duplicated, http_options, lost, plans
+from integration_support import FAST, assert_fired, duplicated, http_options, lost, most_copies, plans
 from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -107,6 +107,7 @@ def test_livekit_loses_nothing(fault: str, vertex: bool, tls: Any) -> None:
     sent, server = asyncio.run(asyncio.wait_for(main(), 60))
     assert_fired(server, fault)
     assert lost(server, sent) == []
+    assert most_copies(server, sent) <= 2
     if vertex:  # transparent: exactly once
         assert duplicated(server, sent) == []
         assert transparent == [True]
