@@ -173,7 +173,7 @@ class SessionConfig:
     #: ``BufferFull`` (the async drivers make ``send()`` wait for room) unless ``drop_oldest_when_full``.
     max_buffer_messages: int = attrs.field(default=20_000, validator=_integer(1))
     max_buffer_bytes: int = attrs.field(default=64 << 20, validator=_integer(1))
-    #: Opt-in: when the buffer is full, evict the oldest messages (handed back in a notice) instead.
+    #: Opt-in: when the buffer is full, evict the oldest tenth of it (handed back in one notice) instead.
     drop_oldest_when_full: bool = attrs.field(default=False, validator=_instance(bool))
     #: Transparent mode: the wire index of the first client message after ``setup`` (which is 0).
     first_client_index: int = attrs.field(default=1, validator=_integer(0))

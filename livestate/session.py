@@ -953,12 +953,16 @@ class Session:
                 self._emit(TrimSeqs(seqs=tuple(u.seq for u in trimmed)))
 
     def _evict_for(self, size: int) -> None:
-        """``drop_oldest_when_full``: make room for a ``size``-byte message by handing back the oldest."""
+        """``drop_oldest_when_full``: make room for a ``size``-byte message by handing back the oldest, a tenth
+        of the buffer at a time, so a flood brings one notice per tenth (each carrying its messages), not one
+        per message."""
         limit_messages, limit_bytes = self.config.max_buffer_messages, self.config.max_buffer_bytes
+        keep_messages = limit_messages - max(1, limit_messages // 10)
+        keep_bytes = limit_bytes - limit_bytes // 10
         unconsumed = self.unconsumed
         count, freed = 0, 0
         while count < len(unconsumed) and (
-            len(unconsumed) - count >= limit_messages or self.buffered_bytes - freed + size > limit_bytes
+            len(unconsumed) - count > keep_messages or self.buffered_bytes - freed + size > keep_bytes
         ):
             freed += unconsumed[count].size
             count += 1

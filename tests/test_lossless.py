@@ -534,3 +534,13 @@ def test_a_message_nested_past_the_depth_limit_fails_at_send() -> None:
     with pytest.raises(UsageError, match=r"would not read back: .*nested more than 64 levels"):
         d.send(wire.ToolResponse(function_responses=(answer,)))
     assert d.session.snapshot() == before
+
+
+def test_a_flood_past_the_buffer_with_drop_oldest_brings_one_notice_per_tenth() -> None:
+    d = driver(max_buffer_messages=100, drop_oldest_when_full=True).live()
+    for i in range(400):
+        d.send(audio(f"a{i}"))
+    notices = d.of(commands.MessagesUnconfirmed)
+    assert len(notices) == 30  # 300 evicted, ten at a time: not 300 notices
+    assert sorted(seq for n in notices for seq in n.seqs) == list(range(1, 301))
+    assert d.buffer.seqs() == list(range(301, 401))
