@@ -275,6 +275,21 @@ class Session:
         """Ask for ``message`` to be delivered: the same as ``handle(SendRequested(...))``."""
         return self.handle(SendRequested(at=at, message=message))
 
+    def resume(self, at: float) -> tuple[Command, ...]:
+        """Carry on a restored session (``Session.restore``) in this process: the commands that re-arm its
+        timers and, when the process that saved it held a connection (live, or being opened), what reporting
+        that connection as lost brings: a resume with the handle and the replay of what was not confirmed."""
+        out: list[Command] = [
+            StartTimer(timer=timer, deadline=deadline)
+            for timer, deadline in sorted(self.timers.items(), key=lambda item: item[0].value)
+        ]
+        if self.state in LIVE or self.attempt_open:
+            lost = ConnectionClosed(
+                at=at, code=1006, reason="the process that held it ended", connection=self.connection
+            )
+            out.extend(self.handle(lost))
+        return tuple(out)
+
     def next_deadline(self) -> float | None:
         """The earliest armed timer's deadline, or ``None``."""
         return min(self.timers.values()) if self.timers else None

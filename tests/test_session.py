@@ -612,3 +612,17 @@ def test_a_handle_outlives_a_restart_only_within_its_lifetime(elapsed: float, re
     out = restarted.handle(events.TimerFired(at=0.0, timer=timer))
     opened = [c for c in out if isinstance(c, commands.OpenConnection | commands.ReconnectWithHandle)]
     assert [type(c) for c in opened] == [commands.ReconnectWithHandle if resumes else commands.OpenConnection]
+
+
+def test_resume_re_arms_the_timers_and_reports_the_connection_the_old_process_held() -> None:
+    d = driver(healthy_after=10.0).live()
+    d.at(1.0).server(update("h1"))
+    d.send(audio("unconfirmed"))
+    restored = Session.restore(d.session.snapshot(), at=0.0, elapsed=2.0)
+    out = restored.resume(0.0)
+    # Armed for 10.0 on the old clock; the snapshot was taken at 1.0 and 2 s went by: 7 s left at the new 0.0.
+    assert out[0] == commands.StartTimer(timer=Timer.HEALTHY, deadline=7.0)
+    reconnect = next(c for c in out if isinstance(c, commands.ReconnectWithHandle))
+    assert reconnect.handle == "h1" and restored.state is S.RECONNECTING
+    idle = Session.restore(driver().session.snapshot())
+    assert idle.resume(0.0) == ()  # nothing held, nothing armed: nothing to do

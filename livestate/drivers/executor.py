@@ -2,8 +2,11 @@
 
 It owns a :class:`~livestate.Session`, the :class:`~livestate.ReplayBuffer`, the timers (on the event loop's
 monotonic clock) and the queue the application iterates; it carries out every command in order. A transport
-subclasses it and supplies four coroutines: open a connection and send ``setup``, receive decoded server
-messages, send one client message, close. Connections are "links", numbered as the session numbers them;
+subclasses it and supplies four coroutines and a decoder: open a connection and send ``setup``, receive its
+frames, send one client message, close; turn a frame into a wire message (``wire.decode`` for raw WebSocket
+frames, a conversion for an SDK's objects). The executor is the one path of every frame: it decodes it,
+reports a bad one (a ``FrameRejected`` notice), hands a good one to the session and, once the session accepted
+it, to the application. Connections are "links", numbered as the session numbers them;
 a link's events are reported with its number, so the session ignores a superseded one.
 
 Memory is bounded with backpressure, never with loss: when the application stops iterating, the reader stops
@@ -51,21 +54,7 @@ logger = logging.getLogger(__name__)
 Item = wire.ServerMessage | c.Notice
 Handed = tuple[tuple[int, wire.ClientMessage], ...]
 _END = object()
-_NOTICES = frozenset(
-    {
-        c.StateChanged,
-        c.Resumed,
-        c.ToolCallsOrphaned,
-        c.TurnAborted,
-        c.MessagesDropped,
-        c.MessagesUnconfirmed,
-        c.SessionFailed,
-        c.FrameRejected,
-        c.RecorderFailed,
-    }
-)
-_HANDING_BACK = frozenset({c.MessagesDropped, c.MessagesUnconfirmed, c.SessionFailed})
-_BUFFER_CHANGES = frozenset({c.TrimToIndex, c.TrimSeqs, c.DropBuffered})
+_HANDING_BACK = (c.MessagesDropped, c.MessagesUnconfirmed, c.SessionFailed)
 
 
 class LinkClosed(Exception):
@@ -168,8 +157,13 @@ class CommandExecutor(abc.ABC):
         """Open a connection, send ``setup``, set ``link.conn``; raise ``LinkClosed`` if it cannot."""
 
     @abc.abstractmethod
-    def _receive(self, link: Link) -> AsyncIterator[wire.ServerMessage]:
-        """Yield the link's server messages (``setupComplete`` first); raise ``LinkClosed`` when it ends."""
+    def _receive(self, link: Link) -> AsyncIterator[Any]:
+        """Yield the link's server frames, undecoded (``setupComplete`` first); raise ``LinkClosed`` when it
+        ends."""
+
+    @abc.abstractmethod
+    def _decode(self, frame: Any) -> wire.ServerMessage:
+        """One frame :meth:`_receive` yielded, as a wire message; ``ProtocolError`` naming the field if bad."""
 
     @abc.abstractmethod
     async def _send(self, link: Link, message: wire.ClientMessage) -> None:
@@ -207,17 +201,8 @@ class CommandExecutor(abc.ABC):
         self._started = True
         if state is SessionState.IDLE:
             self._handle(Connect(at=self.now()))
-            return
-        for timer, deadline in self.session.timers.items():
-            self._arm(timer, deadline)
-        if state in LIVE or self.session.attempt_open:
-            lost = ConnectionClosed(
-                at=self.now(),
-                code=1006,
-                reason="the process that held it ended",
-                connection=self.session.connection,
-            )
-            self._handle(lost)
+        else:
+            self._execute(self.session.resume(self.now()))
 
     async def send(self, message: wire.ClientMessage) -> None:
         """Deliver ``message``: sent now when live, buffered and replayed after a reconnect otherwise.
@@ -363,45 +348,49 @@ class CommandExecutor(abc.ABC):
         self._execute(self._apply(event))
 
     def _execute(self, out: tuple[c.Command, ...]) -> None:
-        ended = False
-        changed = False
+        ended = changed = False
         released: dict[int, wire.ClientMessage] = {}
         for command in out:
-            kind = type(command)
-            if kind in _HANDING_BACK and command.seqs:  # type: ignore[union-attr]
-                messages = tuple((s, released[s]) for s in command.seqs if s in released)  # type: ignore[union-attr]
-                command = attrs.evolve(command, messages=messages)  # type: ignore[arg-type]
-                if self._collecting is not None and kind is not c.SessionFailed:
+            if isinstance(command, _HANDING_BACK) and command.seqs:
+                messages = tuple((s, released[s]) for s in command.seqs if s in released)
+                command = attrs.evolve(command, messages=messages)
+                if self._collecting is not None and not isinstance(command, c.SessionFailed):
                     self._collecting.extend(messages)
             if self._on_command is not None:
                 self._on_command(command)
-            pairs = self.buffer.apply(command)
-            if kind is c.ReplayBuffered:
-                for _, message in pairs:
+            match command:
+                case c.SendMessage(message=message):
                     self._transmit(message)
-            elif kind is c.DropBuffered:
-                released.update(pairs)
-            if kind in _BUFFER_CHANGES:
-                changed = True
-            elif kind is c.SendMessage:
-                self._transmit(command.message)  # type: ignore[union-attr]
-            elif kind is c.OpenConnection or kind is c.ReconnectWithHandle:
-                self._dial(command.connection, command.setup)  # type: ignore[union-attr]
-            elif kind is c.CloseConnection:
-                self._close_link(command.code, command.reason)  # type: ignore[union-attr]
-            elif kind is c.StartTimer:
-                self._arm(command.timer, command.deadline)  # type: ignore[union-attr]
-            elif kind is c.CancelTimer:
-                handle = self._timers.pop(command.timer, None)  # type: ignore[union-attr]
-                if handle is not None:
-                    handle.cancel()
-            elif kind in _NOTICES:
-                if kind is c.SessionFailed:
-                    self._failure = command  # type: ignore[assignment]
-                self._items.put_nowait(command)
-                if kind is c.StateChanged:
+                case c.BufferMessage() | c.TrimToIndex() | c.TrimSeqs():
+                    self.buffer.apply(command)
                     changed = True
-                    ended = self._on_state(command.new) or ended  # type: ignore[union-attr]
+                case c.ReplayBuffered():
+                    for _, message in self.buffer.apply(command):
+                        self._transmit(message)
+                case c.DropBuffered():
+                    released.update(self.buffer.apply(command))
+                    changed = True
+                case c.OpenConnection(connection=number, setup=setup):
+                    self._dial(number, setup)
+                case c.ReconnectWithHandle(connection=number, setup=setup):
+                    self._dial(number, setup)
+                case c.CloseConnection(code=code, reason=reason):
+                    self._close_link(code, reason)
+                case c.StartTimer(timer=timer, deadline=deadline):
+                    self._arm(timer, deadline)
+                case c.CancelTimer(timer=timer):
+                    handle = self._timers.pop(timer, None)
+                    if handle is not None:
+                        handle.cancel()
+                case c.StateChanged(new=new):
+                    self._items.put_nowait(command)
+                    changed = True
+                    ended = self._on_state(new) or ended
+                case c.SessionFailed():
+                    self._failure = command
+                    self._items.put_nowait(command)
+                case _:  # the other notices: for the application
+                    self._items.put_nowait(command)
         if ended:  # after the batch, so the notices that explain the end come first
             self._items.put_nowait(_END)
         if changed:
@@ -466,8 +455,13 @@ class CommandExecutor(abc.ABC):
             await self._open(link, setup)
             self._handle(ConnectionOpened(at=self.now(), connection=link.number))
             writer = asyncio.ensure_future(self._write(link))
-            async for message in self._receive(link):
+            async for frame in self._receive(link):
                 await self._room_to_read()
+                try:
+                    message = self._decode(frame)
+                except ProtocolError as exc:
+                    self._reject(link, exc)
+                    continue
                 self._on_message(link, message)
         except LinkClosed as closed:
             if closed.fatal:
@@ -516,17 +510,16 @@ class CommandExecutor(abc.ABC):
         try:
             out = self._apply(MessageReceived(at=self.now(), message=message, connection=link.number))
         except ProtocolError as exc:  # the session is unchanged; say so and go on
-            logger.warning("connection %d: rejected a server message: %s", link.number, exc)
-            self._items.put_nowait(c.FrameRejected(error=str(exc)))
+            self._reject(link, exc)
             return
         if deliver:  # only what the session accepted reaches the application
             self._items.put_nowait(message)
         self._execute(out)
 
-    def _bad_frame(self, link: Link, problem: str) -> None:
-        """A transport calls this for a frame it could not decode."""
-        logger.warning("connection %d: rejected a bad server frame: %s", link.number, problem)
-        self._items.put_nowait(c.FrameRejected(error=problem))
+    def _reject(self, link: Link, problem: ProtocolError) -> None:
+        """The one place a bad or impossible server frame is reported: a warning and a notice."""
+        logger.warning("connection %d: rejected a server frame: %s", link.number, problem)
+        self._items.put_nowait(c.FrameRejected(error=str(problem)))
 
     def _report_closed(self, link: Link, code: int, reason: str) -> None:
         if link.reported:

@@ -35,7 +35,7 @@ from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
 from livestate.drivers.redact import guard
-from livestate.drivers.websockets import handshake_failure
+from livestate.drivers.websockets import handshake_failure, link_closed
 from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
@@ -126,7 +126,7 @@ class GenaiLiveSession(CommandExecutor):
             raise handshake_failure(exc) from None
         link.conn = (manager, sdk_session)
 
-    async def _receive(self, link: Link) -> AsyncIterator[wire.ServerMessage]:
+    async def _receive(self, link: Link) -> AsyncIterator[types.LiveServerMessage | wire.ServerMessage]:
         _, sdk_session = link.conn
         if sdk_session.setup_complete is None:
             # connect() read a first frame that was not setupComplete (an error frame: the SDK keeps no
@@ -138,14 +138,15 @@ class GenaiLiveSession(CommandExecutor):
         try:
             while True:  # receive() ends at each turnComplete; the connection does not
                 async for message in sdk_session.receive():
-                    try:
-                        yield from_sdk(message)
-                    except ProtocolError as exc:
-                        self._bad_frame(link, str(exc))
+                    yield message
         except errors.APIError as exc:
             raise _closed(exc) from None
         except ConnectionClosed as exc:
-            raise LinkClosed(exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else LinkClosed(1006) from None
+            raise link_closed(exc) from None
+
+    def _decode(self, frame: types.LiveServerMessage | wire.ServerMessage) -> wire.ServerMessage:
+        # What the SDK parsed, converted; the frames this driver makes up itself are wire messages already.
+        return from_sdk(frame) if isinstance(frame, types.LiveServerMessage) else frame
 
     async def _send(self, link: Link, message: wire.ClientMessage) -> None:
         _, sdk_session = link.conn
@@ -167,7 +168,7 @@ class GenaiLiveSession(CommandExecutor):
                 response = types.LiveClientToolResponse.model_validate_json(body)
                 await sdk_session.send_tool_response(function_responses=response.function_responses or [])
         except ConnectionClosed as exc:
-            raise LinkClosed(exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else LinkClosed(1006) from None
+            raise link_closed(exc) from None
 
     async def _close(self, link: Link, code: int, reason: str) -> None:
         manager, _ = link.conn

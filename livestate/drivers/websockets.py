@@ -25,7 +25,6 @@ from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
 from livestate.drivers.redact import redact, redacting_logger
-from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
 from livestate.session import SessionSnapshot
@@ -37,6 +36,7 @@ __all__ = [
     "LiveSession",
     "connect",
     "handshake_failure",
+    "link_closed",
     "vertex_url",
 ]
 
@@ -117,26 +117,26 @@ class LiveSession(CommandExecutor):
         try:
             await ws.send(wire.encode(setup))
         except ConnectionClosed as exc:
-            raise _closed(exc) from None
+            raise link_closed(exc) from None
 
-    async def _receive(self, link: Link) -> AsyncIterator[wire.ServerMessage]:
+    async def _receive(self, link: Link) -> AsyncIterator[str | bytes]:
         ws: ClientConnection = link.conn
         try:
             async for raw in ws:
-                try:
-                    yield wire.decode(raw, max_size=self.config.max_frame_bytes)
-                except ProtocolError as exc:
-                    self._bad_frame(link, str(exc))
+                yield raw
         except ConnectionClosed as exc:
-            raise _closed(exc) from None
+            raise link_closed(exc) from None
         code = ws.close_code
         raise LinkClosed(1006, "") if code is None else LinkClosed(code, ws.close_reason or "")
+
+    def _decode(self, frame: str | bytes) -> wire.ServerMessage:
+        return wire.decode(frame, max_size=self.config.max_frame_bytes)
 
     async def _send(self, link: Link, message: wire.ClientMessage) -> None:
         try:
             await link.conn.send(wire.encode(message))
         except ConnectionClosed as exc:
-            raise _closed(exc) from None
+            raise link_closed(exc) from None
 
     async def _close(self, link: Link, code: int, reason: str) -> None:
         await link.conn.close(code, reason)
@@ -160,7 +160,9 @@ def handshake_failure(exc: BaseException) -> LinkClosed:
     return LinkClosed(1006, redact(f"could not connect: {exc}"))
 
 
-def _closed(exc: ConnectionClosed) -> LinkClosed:
+def link_closed(exc: ConnectionClosed) -> LinkClosed:
+    """The close a websockets ``ConnectionClosed`` reports: the peer's code and reason, 1006 when no close
+    frame came, 1009 with the limit when we refused a frame over ``max_size``. (Both drivers use it.)"""
     # We refused a frame over max_size (websockets sent 1009 and ignores the rest, the peer's close included).
     if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1009:
         return LinkClosed(1009, f"frame over max_frame_bytes: {exc.sent.reason}")
