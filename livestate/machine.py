@@ -13,6 +13,7 @@ hold wins, and each guarded group ends with an unconditional row.
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Any
 
 import attrs
@@ -213,6 +214,12 @@ def transitions_config() -> list[dict[str, Any]]:
         out.append(spec)
     return out
 
+
+# transitions logs every callback at INFO (about 230 lines a session): quiet by default, unless the
+# application set a level for it itself.
+for _name in ("transitions", "transitions.core"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 #: The one runtime machine, shared by every session (sessions are bare models fired through it).
 MACHINE = Machine(

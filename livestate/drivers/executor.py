@@ -20,6 +20,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
@@ -45,10 +46,14 @@ from livestate.events import (
 from livestate.machine import LIVE, TERMINAL, SessionState
 from livestate.policy import SessionConfig
 from livestate.session import Session, SessionSnapshot
+from livestate.stats import SessionStats, StatsCollector, reconnect_cause
 
 __all__ = ["CommandExecutor", "Item", "Link", "LinkClosed", "Started"]
 
-logger = logging.getLogger(__name__)
+#: The drivers' logger: one INFO line per lifecycle fact (connected, goAway, closed, backoff, resumed, fresh
+#: session, failed), each with ``extra`` fields ``session_id``, ``connection``, ``attempt`` and ``state`` for
+#: structured handlers. Never a handle.
+logger = logging.getLogger("livestate.driver")
 
 #: What iterating a live session yields: server messages and livestate notices.
 Item = wire.ServerMessage | c.Notice
@@ -119,6 +124,7 @@ class CommandExecutor(abc.ABC):
         restored_after: float = 0.0,
         max_queued_items: int = 1024,
         max_outgoing: int = 256,
+        session_id: str | None = None,
     ) -> None:
         if max_queued_items < 1 or max_outgoing < 1:
             raise UsageError("max_queued_items and max_outgoing must be at least 1")
@@ -132,6 +138,9 @@ class CommandExecutor(abc.ABC):
                 raise UsageError("the snapshot was taken with another SessionConfig")
             self.session = Session.restore(snapshot, recorder=journal, at=0.0, elapsed=restored_after)
         self._on_command = on_command
+        #: Names this session in log records (``extra["session_id"]``); a random one unless given.
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self._stats = StatsCollector()
         self.max_queued_items = max_queued_items
         self.max_outgoing = max_outgoing
         self._loop = asyncio.get_running_loop()
@@ -179,6 +188,12 @@ class CommandExecutor(abc.ABC):
     def state(self) -> SessionState:
         """The session's state."""
         return self.session.state
+
+    @property
+    def stats(self) -> SessionStats:
+        """The session's figures now: reconnects by cause, gaps, messages sent / confirmed / replayed /
+        unconfirmed / handed back, duplicates risked, attempts left, state and since when (cheap)."""
+        return self._stats.snapshot(self.session)
 
     @property
     def queued_items(self) -> int:
@@ -337,12 +352,69 @@ class CommandExecutor(abc.ABC):
 
     def _apply(self, event: Event) -> tuple[c.Command, ...]:
         try:
-            return self.session.handle(event)
+            out = self.session.handle(event)
         except RecordingError as exc:
-            logger.warning("the session's recorder failed; carrying on without it: %s", exc.__cause__)
+            logger.warning(
+                "the session's recorder failed; carrying on without it: %s",
+                exc.__cause__,
+                extra=self._extra(),
+            )
             self.session.recorder = None
             self._items.put_nowait(c.RecorderFailed(error=repr(exc.__cause__)))
-            return self.session.handle(event)
+            out = self.session.handle(event)
+        if out:
+            self._stats.observe(self.session, event, out)
+            if logger.isEnabledFor(logging.INFO):
+                self._log(event, out)
+        return out
+
+    def _extra(self) -> dict[str, Any]:
+        session = self.session
+        return {
+            "session_id": self.session_id,
+            "connection": session.connection,
+            "attempt": session.outage_attempts,
+            "state": session.state.name,
+        }
+
+    def _log(self, event: Event, out: tuple[c.Command, ...]) -> None:
+        """One INFO line per lifecycle fact in ``out`` (WARNING for what the application must act on)."""
+        extra = self._extra()
+        for command in out:
+            match command:
+                case c.StateChanged(old=SessionState.CONNECTING, new=SessionState.SETUP_COMPLETE):
+                    logger.info("session %s connected", self.session_id, extra=extra)
+                case c.StateChanged(new=SessionState.GOING_AWAY) if isinstance(event, MessageReceived):
+                    left = getattr(event.message, "time_left", None)
+                    logger.info("goAway: %s left", left.text if left else "no time", extra=extra)
+                case c.StateChanged(new=SessionState.RECONNECTING, old=old) if (
+                    old is not SessionState.RECONNECTING
+                ):
+                    cause = reconnect_cause(old, event)
+                    reason = (
+                        f" {event.reason!r}" if isinstance(event, ConnectionClosed) and event.reason else ""
+                    )
+                    logger.info("connection lost (%s%s): reconnecting", cause, reason, extra=extra)
+                case c.StartTimer(timer=Timer.BACKOFF, deadline=deadline):
+                    logger.info(
+                        "backing off %.2f s before the next attempt", deadline - event.at, extra=extra
+                    )
+                case c.Resumed(state_restored=True, replayed=replayed):
+                    logger.info("resumed, %d messages replayed", replayed, extra=extra)
+                case c.Resumed(replayed=replayed, held=held):
+                    logger.info(
+                        "fresh session (state not restored): %d replayed, %d held for the re-seed",
+                        replayed,
+                        held,
+                        extra=extra,
+                    )
+                case (
+                    c.MessagesDropped(count=count, reason=reason)
+                    | c.MessagesUnconfirmed(count=count, reason=reason)
+                ):
+                    logger.warning("%d messages handed back: %s", count, reason, extra=extra)
+                case c.SessionFailed(reason=reason):
+                    logger.warning("session failed: %s", reason, extra=extra)
 
     def _handle(self, event: Event) -> None:
         self._execute(self._apply(event))

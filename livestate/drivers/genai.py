@@ -95,6 +95,7 @@ class GenaiLiveSession(CommandExecutor):
         restored_after: float = 0.0,
         max_queued_items: int = 1024,
         max_outgoing: int = 256,
+        session_id: str | None = None,
     ) -> None:
         super().__init__(
             config,
@@ -104,6 +105,7 @@ class GenaiLiveSession(CommandExecutor):
             restored_after=restored_after,
             max_queued_items=max_queued_items,
             max_outgoing=max_outgoing,
+            session_id=session_id,
         )
         self.client = client
         # The SDK picks websockets' default logger: mask secrets on it while this session is open.

@@ -78,6 +78,7 @@ class LiveSession(CommandExecutor):
         restored_after: float = 0.0,
         max_queued_items: int = 1024,
         max_outgoing: int = 256,
+        session_id: str | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 60.0,
         open_timeout: float = 10.0,
@@ -93,6 +94,7 @@ class LiveSession(CommandExecutor):
             restored_after=restored_after,
             max_queued_items=max_queued_items,
             max_outgoing=max_outgoing,
+            session_id=session_id,
         )
         self.url = url
         self._headers = dict(headers or {})
