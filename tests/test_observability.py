@@ -114,3 +114,73 @@ def test_one_info_line_per_lifecycle_fact_with_structured_fields_and_no_handle(
     everything = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
     assert handles and not any(h in everything for h in handles)
     assert not [r for r in caplog.records if r.name.startswith("transitions") and r.levelno < logging.WARNING]
+
+
+def test_opentelemetry_metrics_and_spans_of_a_scripted_run() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from livestate.drivers.telemetry import Telemetry
+
+    reader, exporter = InMemoryMetricReader(), InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry = Telemetry(
+        meter_provider=MeterProvider(metric_readers=[reader]), tracer_provider=tracer_provider
+    )
+    plan = FaultPlan(
+        faults=(Fault(kind="goaway", on_text="m10"), Fault(kind="drop", on_text="m30")), go_away_time_left=0.3
+    )
+    config = SessionConfig(
+        setup=wire.Setup(model="models/fake"),
+        backend=Backend.VERTEX,
+        transparent=True,
+        goaway_margin=0.1,
+        backoff_initial=0.02,
+        backoff_max=0.2,
+    )
+
+    async def main() -> tuple[int, int, int]:
+        async with FakeLiveServer(plan, vertex=True, update_every=3) as server:
+            async with connect(server.url, config, telemetry=telemetry, session_id="otel-1") as live:
+                for i in range(45):
+                    await live.send(wire.RealtimeInput(text=f"m{i}"))
+                    await asyncio.sleep(0.01)
+                await live.drain(2.0)
+            stats = live.stats  # after the close, which hands back what was never confirmed
+            return live.session.connection, stats.replayed, stats.handed_back
+
+    connections, replayed, handed_back = asyncio.run(asyncio.wait_for(main(), 30))
+
+    points: dict[str, list[object]] = {}
+    data = reader.get_metrics_data()
+    assert data is not None
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                points[metric.name] = list(metric.data.data_points)
+    reconnects = {p.attributes["cause"]: p.value for p in points["livestate.reconnects"]}  # type: ignore[attr-defined]
+    assert reconnects == {"goaway": 1, "close 1006": 1}
+    (gaps,) = points["livestate.reconnect.gap"]
+    assert gaps.count == 2 and gaps.sum > 0  # type: ignore[attr-defined]
+    (replays,) = points["livestate.replayed"]
+    assert replays.count == 2 and replays.sum == replayed  # type: ignore[attr-defined]
+    sessions = {p.attributes["state"]: p.value for p in points["livestate.sessions"]}  # type: ignore[attr-defined]
+    assert sessions["CLOSED"] == 1 and sum(sessions.values()) == 1
+    (depth,) = points["livestate.buffer.depth"]
+    assert depth.value == 0  # type: ignore[attr-defined]
+    assert sum(p.value for p in points.get("livestate.messages.unconfirmed", [])) == handed_back  # type: ignore[attr-defined]
+
+    spans = exporter.get_finished_spans()
+    (session_span,) = [s for s in spans if s.name == "livestate.session"]
+    connection_spans = [s for s in spans if s.name == "livestate.connection"]
+    assert len(connection_spans) == connections
+    assert all(
+        s.parent is not None and s.parent.span_id == session_span.context.span_id for s in connection_spans
+    )
+    names = [e.name for e in session_span.events]
+    assert names.count("goAway") == 1 and names.count("resumed") == 2 and "fresh_session" not in names
+    assert session_span.attributes["livestate.session_id"] == "otel-1"

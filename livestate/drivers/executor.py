@@ -29,6 +29,7 @@ import attrs
 from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
+from livestate.drivers.telemetry import Telemetry, for_session
 from livestate.errors import BufferFull, ProtocolError, RecordingError, SessionFailedError, UsageError
 from livestate.events import (
     CloseRequested,
@@ -112,7 +113,8 @@ class CommandExecutor(abc.ABC):
     out; ``restore`` takes what ``livestate.journal.load_state`` returned, to carry on a session another
     process saved ``restored_after`` seconds ago. ``max_queued_items`` bounds what waits for the application's
     iteration (the socket is not read meanwhile); ``max_outgoing`` bounds what waits for the socket (``send()``
-    waits meanwhile)."""
+    waits meanwhile). ``session_id`` names the session in log records and spans; ``telemetry`` picks
+    OpenTelemetry providers (``livestate.drivers.telemetry``; the global ones by default)."""
 
     def __init__(
         self,
@@ -125,6 +127,7 @@ class CommandExecutor(abc.ABC):
         max_queued_items: int = 1024,
         max_outgoing: int = 256,
         session_id: str | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if max_queued_items < 1 or max_outgoing < 1:
             raise UsageError("max_queued_items and max_outgoing must be at least 1")
@@ -141,6 +144,7 @@ class CommandExecutor(abc.ABC):
         #: Names this session in log records (``extra["session_id"]``); a random one unless given.
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self._stats = StatsCollector()
+        self._telemetry = for_session(telemetry, self.session_id, self.session)
         self.max_queued_items = max_queued_items
         self.max_outgoing = max_outgoing
         self._loop = asyncio.get_running_loop()
@@ -364,6 +368,8 @@ class CommandExecutor(abc.ABC):
             out = self.session.handle(event)
         if out:
             self._stats.observe(self.session, event, out)
+            if self._telemetry is not None:
+                self._telemetry.observe(self.session, event, out)
             if logger.isEnabledFor(logging.INFO):
                 self._log(event, out)
         return out

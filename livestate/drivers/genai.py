@@ -35,6 +35,7 @@ from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
 from livestate.drivers.redact import guard
+from livestate.drivers.telemetry import Telemetry
 from livestate.drivers.websockets import handshake_failure, link_closed
 from livestate.errors import ProtocolError
 from livestate.events import Event
@@ -96,6 +97,7 @@ class GenaiLiveSession(CommandExecutor):
         max_queued_items: int = 1024,
         max_outgoing: int = 256,
         session_id: str | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__(
             config,
@@ -106,6 +108,7 @@ class GenaiLiveSession(CommandExecutor):
             max_queued_items=max_queued_items,
             max_outgoing=max_outgoing,
             session_id=session_id,
+            telemetry=telemetry,
         )
         self.client = client
         # The SDK picks websockets' default logger: mask secrets on it while this session is open.

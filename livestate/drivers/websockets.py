@@ -25,6 +25,7 @@ from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.drivers.executor import CommandExecutor, Item, Link, LinkClosed, Started
 from livestate.drivers.redact import redact, redacting_logger
+from livestate.drivers.telemetry import Telemetry
 from livestate.events import Event
 from livestate.policy import SessionConfig
 from livestate.session import SessionSnapshot
@@ -79,6 +80,7 @@ class LiveSession(CommandExecutor):
         max_queued_items: int = 1024,
         max_outgoing: int = 256,
         session_id: str | None = None,
+        telemetry: Telemetry | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 60.0,
         open_timeout: float = 10.0,
@@ -95,6 +97,7 @@ class LiveSession(CommandExecutor):
             max_queued_items=max_queued_items,
             max_outgoing=max_outgoing,
             session_id=session_id,
+            telemetry=telemetry,
         )
         self.url = url
         self._headers = dict(headers or {})
