@@ -17,7 +17,8 @@ from typing import Any
 import attrs
 from transitions import EventData
 
-from livestate import wire
+from livestate import calls, wire
+from livestate.calls import PendingCall
 from livestate.commands import (
     BufferMessage,
     CancelTimer,
@@ -78,16 +79,6 @@ class Unconsumed:
     call_ids: tuple[str, ...] = ()
     #: Whether it ever went out on any connection: if it is handed back, "unconfirmed" rather than "dropped".
     transmitted: bool = False
-
-
-@attrs.frozen
-class PendingCall:
-    """A function call the model issued and the application has not answered."""
-
-    id: str | None
-    name: str | None
-    #: How many handles had been stored when the call arrived: a resume from an older handle orphans it.
-    generation: int
 
 
 @attrs.frozen(kw_only=True)
@@ -363,7 +354,7 @@ class Session:
                 setattr(session, field.name, getattr(snapshot, field.name))
         session._handle = snapshot.handle
         session.unconsumed = list(snapshot.unconsumed)
-        session.pending_calls = {_call_key(call): call for call in snapshot.pending_calls}
+        session.pending_calls = {calls.call_key(call): call for call in snapshot.pending_calls}
         session.orphaned_ids = dict.fromkeys(snapshot.orphaned_ids)
         session.timers = dict(snapshot.timers)
         if at is not None:
@@ -428,7 +419,7 @@ class Session:
         elif kind is wire.ToolCall:
             self._on_tool_call(message)  # type: ignore[arg-type]
         elif kind is wire.ToolCallCancellation:
-            self._on_tool_call_cancellation(message)  # type: ignore[arg-type]
+            calls.cancel_calls(self.pending_calls, message.ids or ())  # type: ignore[union-attr]
         elif kind is wire.GoAway:
             deadline = self._go_away_deadline(event.at, message.time_left)  # type: ignore[union-attr]
             self._fire("go_away", event, deadline=deadline)
@@ -472,22 +463,14 @@ class Session:
             self._fire("not_resumable", event)
 
     def _on_tool_call(self, call: wire.ToolCall) -> None:
-        calls = call.function_calls or ()
-        room = self.config.max_pending_calls - len(self.pending_calls)
-        if len(calls) > room:
-            raise ProtocolError(
-                f"toolCall.functionCalls: {len(calls)} more calls with {len(self.pending_calls)} pending "
-                f"is past SessionConfig.max_pending_calls ({self.config.max_pending_calls})"
-            )
+        calls.add_calls(
+            self.pending_calls,
+            call.function_calls or (),
+            self.handle_generation,
+            self.config.max_pending_calls,
+        )
         self._progress()
         self.turn_open = True
-        for fc in calls:
-            pending = PendingCall(fc.id, fc.name, self.handle_generation)
-            self.pending_calls[_call_key(pending)] = pending
-
-    def _on_tool_call_cancellation(self, cancellation: wire.ToolCallCancellation) -> None:
-        for call_id in cancellation.ids or ():
-            self.pending_calls.pop(call_id, None)
 
     def _on_send(self, event: SendRequested) -> None:
         message = event.message
@@ -525,7 +508,7 @@ class Session:
         generation: int | None = None
         call_ids: tuple[str, ...] = ()
         if kind is wire.ToolResponse:
-            if self._answers_only_orphans(message):  # type: ignore[arg-type]
+            if calls.answers_only_orphans(self.pending_calls, self.orphaned_ids, message):  # type: ignore[arg-type]
                 # The resumed session never issued these calls: sending the answer would confuse it.
                 self.buffered_bytes += size
                 self.unconsumed.append(Unconsumed(seq, None, size))
@@ -536,7 +519,8 @@ class Session:
                     unsent=True,
                 )
                 return
-            generation, call_ids = self._answer_calls(message)  # type: ignore[arg-type]
+            self.tool_response_since_handle = True
+            generation, call_ids = calls.answer_calls(self.pending_calls, message)  # type: ignore[arg-type]
         reseed_done = False
         if state in LIVE and (not self.holding or kind is wire.ClientContent):
             # Out now. While a fresh session holds the old input, only the re-seed (clientContent) goes
@@ -559,30 +543,6 @@ class Session:
         if reseed_done:
             self._release_held(event.at)
         self._try_drain(event)
-
-    def _answers_only_orphans(self, response: wire.ToolResponse) -> bool:
-        ids = [fr.id for fr in response.function_responses or ()]
-        return bool(ids) and all(
-            i is not None and i in self.orphaned_ids and i not in self.pending_calls for i in ids
-        )
-
-    def _answer_calls(self, response: wire.ToolResponse) -> tuple[int | None, tuple[str, ...]]:
-        self.tool_response_since_handle = True
-        generation: int | None = None
-        ids = []
-        pending = self.pending_calls
-        for fr in response.function_responses or ():
-            if fr.id is not None:
-                ids.append(fr.id)
-                call = pending.pop(fr.id, None)
-            else:  # an id-less answer matches the oldest id-less call of that name
-                key = next(
-                    (k for k, c in pending.items() if isinstance(k, tuple) and c.name == fr.name), None
-                )
-                call = None if key is None else pending.pop(key)
-            if call is not None:
-                generation = call.generation if generation is None else min(generation, call.generation)
-        return generation, tuple(ids)
 
     def _on_connection_closed(self, event: ConnectionClosed) -> None:
         state = self.state
@@ -930,26 +890,16 @@ class Session:
         """Calls that came after the handle in use are unknown to the resumed session: report them, and
         hand back buffered answers to them."""
         cutoff = self.handle_generation if resuming else -1
-        orphaned = [c for c in self.pending_calls.values() if c.generation >= cutoff]
-        if orphaned:
-            self.pending_calls = {k: c for k, c in self.pending_calls.items() if c.generation < cutoff}
+        self.pending_calls, orphaned = calls.split_orphans(self.pending_calls, cutoff)
         dropped = [
             u for u in self.unconsumed if u.calls_generation is not None and u.calls_generation >= cutoff
         ]
         ids = [c.id for c in orphaned if c.id is not None] + [i for u in dropped for i in u.call_ids]
         if orphaned or dropped:
             self._emit(ToolCallsOrphaned(ids=tuple(ids)))
-            self._remember_orphans(ids)
+            calls.remember_orphans(self.orphaned_ids, ids, self.config.max_pending_calls)
         if dropped:
             self._hand_back(dropped, "toolResponse to a call the resumed session never issued", unsent=True)
-
-    def _remember_orphans(self, ids: list[str]) -> None:
-        remembered = self.orphaned_ids
-        for call_id in ids:
-            remembered.pop(call_id, None)
-            remembered[call_id] = None
-        for stale in list(remembered)[: max(0, len(remembered) - self.config.max_pending_calls)]:
-            del remembered[stale]
 
     def _trim(self, consumed: Callable[[int, Unconsumed], bool]) -> None:
         unconsumed = self.unconsumed
@@ -1016,11 +966,6 @@ class Session:
             self.pending_calls = {}
         self._hand_back(list(self.unconsumed), f"{reason} before the server confirmed them")
         self.buffered_bytes = 0
-
-
-def _call_key(call: PendingCall) -> object:
-    """Calls are found by id; an id-less call gets a key of its own (a tuple, told apart from ids)."""
-    return call.id if call.id is not None else (call.name, object())
 
 
 def _describe_error(message: wire.ServerMessage) -> str:
