@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 from transitions import EventData
 
-from livestate import calls, wire
+from livestate import calls, window, wire
 from livestate.calls import PendingCall
 from livestate.commands import (
     BufferMessage,
@@ -56,6 +56,7 @@ from livestate.events import (
 )
 from livestate.machine import LIVE, TERMINAL, SessionState, fire
 from livestate.policy import CloseAction, SessionConfig, backoff_delay, classify_close
+from livestate.window import Unconsumed
 
 __all__ = ["PendingCall", "Session", "SessionSnapshot", "Unconsumed"]
 
@@ -63,22 +64,6 @@ logger = logging.getLogger(__name__)
 
 Recorder = Callable[[Event], None]
 S = SessionState
-
-
-@attrs.frozen
-class Unconsumed:
-    """A client message the server has not confirmed: buffered by the transport under ``seq``."""
-
-    seq: int
-    #: When it went out on the current connection (``None``: not sent on it, waiting to be replayed).
-    sent_at: float | None
-    #: Approximate size in bytes, for the buffer limit.
-    size: int
-    #: For a toolResponse: the handle generation of the oldest call it answers (``None`` otherwise).
-    calls_generation: int | None = None
-    call_ids: tuple[str, ...] = ()
-    #: Whether it ever went out on any connection: if it is handed back, "unconfirmed" rather than "dropped".
-    transmitted: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -222,7 +207,7 @@ class Session:
         """Whether the replay buffer can take ``message`` now (``send`` raises ``BufferFull`` otherwise)."""
         if self.config.drop_oldest_when_full:
             return True
-        size = _approximate_size(message)
+        size = window.approximate_size(message)
         return (
             len(self.unconsumed) < self.config.max_buffer_messages
             and self.buffered_bytes + size <= self.config.max_buffer_bytes
@@ -484,7 +469,7 @@ class Session:
             raise UsageError("setup is sent by the session itself (SessionConfig.setup)")
         if kind not in _CLIENT_KINDS:
             raise UsageError(f"not a client message: {message!r}")
-        size = _checked_size(message)
+        size = window.checked_size(message)
         config = self.config
         if size > config.max_buffer_bytes:
             raise UsageError(
@@ -527,7 +512,7 @@ class Session:
             # ahead of it; it is placed before the held messages, in wire order.
             self.sent_index += 1
             entry = Unconsumed(seq, event.at, size, generation, call_ids, True)
-            position = self._sent_count()
+            position = window.sent_count(self.unconsumed)
             if position == 0:
                 self.first_unconsumed_index = self.sent_index
             if position == len(self.unconsumed):
@@ -588,7 +573,7 @@ class Session:
             raise UsageError("DiscardRequested before Connect")
         if not self.holding:
             return  # nothing is held (any more): nothing to discard
-        held = self.unconsumed[self._sent_count() :]
+        held = self.unconsumed[window.sent_count(self.unconsumed) :]
         self.holding = False
         self._cancel_timers(Timer.RESEED)
         self._hand_back(
@@ -850,35 +835,18 @@ class Session:
             if u.sent_at is not None:
                 self.unconsumed[i] = attrs.evolve(u, sent_at=None)
 
-    def _sent_count(self) -> int:
-        """How many unconsumed messages went out on this connection (they come first in the list)."""
-        unconsumed = self.unconsumed
-        if not unconsumed or unconsumed[-1].sent_at is not None:
-            return len(unconsumed)
-        for position, u in enumerate(unconsumed):
-            if u.sent_at is None:
-                return position
-        return len(unconsumed)  # pragma: no cover - the last one is unsent
-
     def _transmit_unsent(self, at: float) -> int:
         """Send every unconsumed message that has not gone out on this connection, in wire order."""
-        start = self._sent_count()
-        unsent = self.unconsumed[start:]
-        if not unsent:
+        start = window.sent_count(self.unconsumed)
+        if start == len(self.unconsumed):
             return 0
         if start == 0:
             self.first_unconsumed_index = self.sent_index + 1
-        self.sent_index += len(unsent)
-        self.unconsumed[start:] = [attrs.evolve(u, sent_at=at, transmitted=True) for u in unsent]
-        rank = {seq: n for n, seq in enumerate(sorted(u.seq for u in self.unconsumed))}
-        first = last = unsent[0].seq
-        for u in unsent[1:]:  # one ReplayBuffered per run of seqs adjacent in the buffer
-            if rank[u.seq] != rank[last] + 1:
-                self._emit(ReplayBuffered(first_seq=first, last_seq=last))
-                first = u.seq
-            last = u.seq
-        self._emit(ReplayBuffered(first_seq=first, last_seq=last))
-        return len(unsent)
+        sent = window.mark_sent(self.unconsumed, start, at)
+        self.sent_index += len(sent)
+        for first, last in window.replay_runs(self.unconsumed, sent):
+            self._emit(ReplayBuffered(first_seq=first, last_seq=last))
+        return len(sent)
 
     def _release_held(self, at: float) -> None:
         """The re-seed is done (or its time is up): the held input goes out after it."""
@@ -902,39 +870,26 @@ class Session:
             self._hand_back(dropped, "toolResponse to a call the resumed session never issued", unsent=True)
 
     def _trim(self, consumed: Callable[[int, Unconsumed], bool]) -> None:
-        unconsumed = self.unconsumed
-        count = 0
-        while count < len(unconsumed) and consumed(self.first_unconsumed_index + count, unconsumed[count]):
-            self.buffered_bytes -= unconsumed[count].size
-            count += 1
-        if count:
-            trimmed = unconsumed[:count]
-            del unconsumed[:count]
-            self.first_unconsumed_index += count
-            last = max(u.seq for u in trimmed)
-            if not unconsumed or last < min(u.seq for u in unconsumed):
-                self._emit(TrimToIndex(seq=last))
-            else:  # a re-seed went out ahead of older held input: not a prefix of the seqs
-                self._emit(TrimSeqs(seqs=tuple(u.seq for u in trimmed)))
+        trimmed = window.trim(self.unconsumed, self.first_unconsumed_index, consumed)
+        if not trimmed:
+            return
+        self.buffered_bytes -= sum(u.size for u in trimmed)
+        self.first_unconsumed_index += len(trimmed)
+        last = max(u.seq for u in trimmed)
+        if not self.unconsumed or last < min(u.seq for u in self.unconsumed):
+            self._emit(TrimToIndex(seq=last))
+        else:  # a re-seed went out ahead of older held input: not a prefix of the seqs
+            self._emit(TrimSeqs(seqs=tuple(u.seq for u in trimmed)))
 
     def _evict_for(self, size: int) -> None:
-        """``drop_oldest_when_full``: make room for a ``size``-byte message by handing back the oldest, a tenth
-        of the buffer at a time, so a flood brings one notice per tenth (each carrying its messages), not one
-        per message."""
-        limit_messages, limit_bytes = self.config.max_buffer_messages, self.config.max_buffer_bytes
-        keep_messages = limit_messages - max(1, limit_messages // 10)
-        keep_bytes = limit_bytes - limit_bytes // 10
-        unconsumed = self.unconsumed
-        count, freed = 0, 0
-        while count < len(unconsumed) and (
-            len(unconsumed) - count > keep_messages or self.buffered_bytes - freed + size > keep_bytes
-        ):
-            freed += unconsumed[count].size
-            count += 1
-        sent = self._sent_count()
-        self.first_unconsumed_index += min(count, sent)
+        """``drop_oldest_when_full``: make room for a ``size``-byte message by handing back the oldest."""
+        config = self.config
+        count = window.evict_count(
+            self.unconsumed, self.buffered_bytes, size, config.max_buffer_messages, config.max_buffer_bytes
+        )
+        self.first_unconsumed_index += min(count, window.sent_count(self.unconsumed))
         self._hand_back(
-            unconsumed[:count], "replay buffer full: the oldest were evicted (drop_oldest_when_full)"
+            self.unconsumed[:count], "replay buffer full: the oldest were evicted (drop_oldest_when_full)"
         )
 
     def _hand_back(self, entries: list[Unconsumed], reason: str, *, unsent: bool = False) -> None:
@@ -974,45 +929,6 @@ def _describe_error(message: wire.ServerMessage) -> str:
         return "an unexpected frame"
     parts = [str(part) for part in (message.code, message.status, message.message) if part not in (None, "")]
     return " ".join(parts) or "an error frame with no details"
-
-
-def _approximate_size(message: wire.ClientMessage) -> int:
-    """Bytes a buffered message costs, estimated without encoding audio (the hot path)."""
-    if type(message) is wire.RealtimeInput:
-        size = 64
-        for blob in (message.audio, message.video):
-            if blob is not None and blob.data is not None:
-                size += len(blob.data)
-        for chunk in message.media_chunks or ():
-            size += len(chunk.data or "")
-        return size + len(message.text or "")
-    return len(wire.encode(message))
-
-
-def _checked_size(message: wire.ClientMessage) -> int:
-    """``_approximate_size``, after proving the message encodes: a bad one fails at the door, not later in a
-    transport's sending task."""
-    try:
-        encoded = wire.encode(message)
-    except Exception as exc:
-        raise UsageError(
-            f"{type(message).__name__} cannot be encoded: {_encode_problem(message, exc)}"
-        ) from exc
-    if type(message) is not wire.RealtimeInput:  # rare and free-form: prove it reads back (depth, numbers)
-        try:
-            wire.decode_client(encoded, max_size=len(encoded) + 1)
-        except ProtocolError as exc:
-            raise UsageError(f"{type(message).__name__} would not read back: {exc}") from None
-    return _approximate_size(message)
-
-
-def _encode_problem(message: wire.ClientMessage, exc: Exception) -> str:
-    if isinstance(message, wire.RealtimeInput):
-        for name in ("audio", "video"):
-            blob = getattr(message, name)
-            if blob is not None and not isinstance(blob.data, str | None):
-                return f"realtimeInput.{name}.data must be base64 text, got {type(blob.data).__name__}"
-    return str(exc)
 
 
 _HANDLERS: dict[type, Callable[[Session, Any], None]] = {
