@@ -117,6 +117,7 @@ class Session:
     __slots__ = (
         "_debug",
         "_handle",
+        "_live",
         "_outbox",
         "attempt_open",
         "buffered_bytes",
@@ -152,6 +153,9 @@ class Session:
         self.config = config
         self.recorder = recorder
         self.state = S.IDLE
+        # Whether the state is live, kept beside it: enum hashing made ``state in LIVE`` the content fast
+        # path's largest cost.
+        self._live = False
         #: The ``at`` of the last event handled (snapshots carry it, so a restore can move the clock).
         self.last_at = 0.0
         self.connection = 0
@@ -342,6 +346,7 @@ class Session:
         session.pending_calls = {calls.call_key(call): call for call in snapshot.pending_calls}
         session.orphaned_ids = dict.fromkeys(snapshot.orphaned_ids)
         session.timers = dict(snapshot.timers)
+        session._live = snapshot.state in LIVE
         if at is not None:
             session._shift_clock(at - (snapshot.last_at + elapsed))
         return session
@@ -379,6 +384,15 @@ class Session:
 
     def _on_message(self, event: MessageReceived) -> None:
         message = event.message
+        if (
+            self._live
+            and type(message) is wire.ServerContent
+            and (event.connection is None or event.connection == self.connection)
+        ):  # the fast path: most frames are content on the live connection
+            self._on_server_content(message)
+            if self.state is S.GOING_AWAY:
+                self._try_drain(event)
+            return
         state = self.state
         if state is S.IDLE:
             raise UsageError("MessageReceived before Connect")
@@ -587,6 +601,7 @@ class Session:
         before = self.state
         mark = len(self._outbox)
         fire(self, trigger, event=event, **details)
+        self._live = self.state in LIVE
         if self.state is not before:
             self._outbox.insert(mark, StateChanged(old=before, new=self.state))
             if self._debug:
