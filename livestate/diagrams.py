@@ -1,23 +1,19 @@
 """Render :mod:`livestate.machine`'s one table as diagrams (mermaid, DOT, SVG) and as the README's state table.
 
-Everything is built from ``machine.TABLE`` through transitions' own diagram machine (``GraphMachine``), so the
-pictures cannot disagree with the runtime. Output is deterministic: regenerating gives no diff, and
+Everything is built straight from ``machine.TABLE`` (the table the runtime machine is built from), mermaid as
+text and DOT with the ``graphviz`` package, so the pictures cannot disagree with the runtime, and no library
+internals are overridden or patched. Output is deterministic: regenerating gives no diff, and
 ``check()`` says what differs when the committed files no longer match the table.
 """
 
 from __future__ import annotations
 
-import copy
 import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Literal
 
-from transitions.extensions.diagrams import GraphMachine
-from transitions.extensions.diagrams_graphviz import Graph
-
-from livestate.machine import LIVE, STATE_DOCS, TABLE, TERMINAL, SessionState, transitions_config
+from livestate.machine import LIVE, STATE_DOCS, TABLE, TERMINAL, Row, SessionState
 
 __all__ = ["check", "mermaid", "readme_sections", "render_dot", "write"]
 
@@ -62,91 +58,79 @@ def _edge_kind(trigger: str, dest: str) -> str:
     return "happy" if trigger in _HAPPY else "other"
 
 
-class _StyledGraph(Graph):
-    """transitions' graphviz renderer, with livestate's styles and ranks; edges grouped as transitions does."""
-
-    def _add_nodes(self, states: list[dict[str, Any]], container: Any) -> None:
-        for state in states:
-            container.node(state["name"], label=state["name"], **_NODE_STYLE[_node_kind(state["name"])])
-        with container.subgraph(name="live") as live:
-            live.attr(rank="same")
-            for name in (SessionState.RESUMABLE.name, SessionState.GENERATING.name):
-                live.node(name)
-        with container.subgraph(name="terminal") as terminal:
-            terminal.attr(rank="sink")
-            for name in sorted(s.name for s in TERMINAL):
-                terminal.node(name)
-
-    def _add_edges(self, transitions: list[dict[str, Any]], container: Any) -> None:
-        labels: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-        for transition in transitions:
-            dest = transition.get("dest", transition["source"])
-            kind = _edge_kind(transition["trigger"], dest)
-            labels[(transition["source"], dest, kind)].append(self._transition_label(transition))
-        for (source, dest, kind), texts in labels.items():
-            container.edge(source, dest, label=" | ".join(texts), **_EDGE_STYLE[kind])
+def _label(row: Row) -> str:
+    return row.trigger + (f" [{' & '.join(row.conditions)}]" if row.conditions else "")
 
 
-class _SessionGraphMachine(GraphMachine):
-    def _init_graphviz_engine(self, graph_engine: str) -> Any:
-        if graph_engine == "graphviz":
-            return _StyledGraph
-        return super()._init_graphviz_engine(graph_engine)
-
-
-def _graph_machine(engine: Literal["graphviz", "mermaid"]) -> Any:
-    machine = _SessionGraphMachine(
-        states=SessionState,
-        transitions=transitions_config(),
-        initial=SessionState.IDLE,
-        auto_transitions=False,
-        graph_engine=engine,
-        show_conditions=True,
-        title=TITLE,
-    )
-    if engine == "graphviz":  # layout attributes mean nothing to mermaid (it would print them as statements)
-        # GraphMachine keeps these dicts on the class: copy before changing, or every later machine inherits.
-        machine.machine_attributes = {
-            **machine.machine_attributes,
-            **{"rankdir": "TB", "nodesep": "0.5", "ranksep": "0.7", "fontname": "Helvetica"},
-        }
-        styles: dict[str, Any] = copy.deepcopy(machine.style_attributes)
-        styles["node"]["default"].update(shape="box", fontname="Helvetica")
-        styles["edge"]["default"].update(fontname="Helvetica", fontsize="10")
-        machine.style_attributes = styles
-    else:  # mermaid reads only the direction from these
-        machine.machine_attributes = {**machine.machine_attributes, "rankdir": "TB"}
-    return machine
+def _edges() -> dict[tuple[str, str, str], list[str]]:
+    """The table's rows as edges: ``(source, dest, kind)`` with the labels of every row it carries, in table
+    order. A row that stays (``dest`` None) is a loop on its source."""
+    edges: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for row in TABLE:
+        for source in row.sources:
+            dest = (row.dest or source).name
+            edges[(source.name, dest, _edge_kind(row.trigger, dest))].append(_label(row))
+    return edges
 
 
 def mermaid() -> str:
-    """The lifecycle as a mermaid ``stateDiagram-v2``, with terminal states styled apart."""
-    source: str = _graph_machine("mermaid").get_graph().source
-    # transitions writes a bare front-matter title and capitalised `Class` statements; mermaid wants `title:`
-    # and `class`. It also marks the initial state "active" (red): a static picture has no current state.
-    source = source.replace(f"---\n{TITLE}\n---", f"---\ntitle: {TITLE}\n---", 1)
-    source = source.replace("  Class ", "  class ")
-    source = source.replace(
-        f"class {SessionState.IDLE.name} s_active", f"class {SessionState.IDLE.name} s_default"
-    )
-    terminal = "\n".join(f"  class {s.name} s_terminal" for s in sorted(TERMINAL, key=lambda s: s.value))
-    source = source.replace(
-        "  classDef s_default",
-        "  classDef s_terminal fill:#d0d7de,color:black,stroke-width:3px\n  classDef s_default",
-        1,
-    )
-    return source.rstrip("\n") + "\n" + terminal + "\n"
+    """The lifecycle as a mermaid ``stateDiagram-v2``: states coloured by kind, terminal states apart."""
+    lines = ["---", f"title: {TITLE}", "---", "stateDiagram-v2", "  direction TB"]
+    for kind, style in _MERMAID_CLASSES.items():
+        lines.append(f"  classDef {kind} {style}")
+    lines.append(f"  [*] --> {SessionState.IDLE.name}")
+    for (source, dest, _), labels in _edges().items():
+        lines.append(f"  {source} --> {dest}: {' | '.join(labels)}")
+    for kind in _MERMAID_CLASSES:
+        members = [state.name for state in SessionState if _node_kind(state.name) == kind]
+        lines.append(f"  class {','.join(members)} {kind}")
+    return "\n".join(lines) + "\n"
+
+
+#: Mermaid class styles by node kind (the same colours as the SVG).
+_MERMAID_CLASSES = {
+    "start": "fill:white,color:black",
+    "between": "fill:#fff8c5,color:black",
+    "live": "fill:#dafbe1,color:black",
+    "terminal": "fill:#d0d7de,color:black,stroke-width:3px",
+}
 
 
 def render_dot() -> str:
-    """The lifecycle as Graphviz DOT."""
-    return str(_graph_machine("graphviz").get_graph().source)
+    """The lifecycle as Graphviz DOT, built with the ``graphviz`` package straight from the table."""
+    import graphviz  # type: ignore[import-untyped]
+
+    graph = graphviz.Digraph(
+        name=TITLE,
+        graph_attr={
+            "label": TITLE,
+            "rankdir": "TB",
+            "nodesep": "0.5",
+            "ranksep": "0.7",
+            "fontname": "Helvetica",
+        },
+        node_attr={"shape": "box", "fontname": "Helvetica"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "10"},
+    )
+    for state in SessionState:
+        graph.node(state.name, label=state.name, **_NODE_STYLE[_node_kind(state.name)])
+    with graph.subgraph(name="live") as live:
+        live.attr(rank="same")
+        for name in (SessionState.RESUMABLE.name, SessionState.GENERATING.name):
+            live.node(name)
+    with graph.subgraph(name="terminal") as terminal:
+        terminal.attr(rank="sink")
+        for name in sorted(s.name for s in TERMINAL):
+            terminal.node(name)
+    for (source, dest, kind), labels in _edges().items():
+        graph.edge(source, dest, label=" | ".join(labels), **_EDGE_STYLE[kind])
+    return str(graph.source)
 
 
 def _svg(dot_source: str) -> bytes | None:
     if shutil.which("dot") is None:
         return None
-    import graphviz  # type: ignore[import-untyped]
+    import graphviz
 
     return bytes(graphviz.Source(dot_source).pipe(format="svg"))
 
