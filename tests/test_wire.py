@@ -532,7 +532,11 @@ def _reference_loads(data: bytes | str) -> Any:
     def reject(name: str) -> Any:
         raise ValueError(name)
 
-    value = json.loads(data, parse_constant=reject)
+    def integer(text: str) -> int | float:  # orjson keeps 64-bit integers (signed or unsigned), floats others
+        number = int(text)
+        return number if -(2**63) <= number <= 2**64 - 1 else float(text)
+
+    value = json.loads(data, parse_constant=reject, parse_int=integer)
     # Checked another way than stdlib_loads does: an infinite number does not write back as JSON
     # (ValueError), a lone surrogate does not encode as UTF-8 (UnicodeEncodeError, a ValueError).
     json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
