@@ -1,9 +1,15 @@
 """Stock framework services vs livestate's, through the same fault plans, against FakeLiveServer over TLS.
 
-    python bench/frameworks.py            # both frameworks, every plan
-    python bench/frameworks.py pipecat    # one framework
+    python bench/frameworks.py                 # both frameworks, both backends, every plan
+    python bench/frameworks.py pipecat         # one framework, both backends
+    python bench/frameworks.py livekit vertex  # one framework, one backend (gemini or vertex)
 
-Per framework and plan it prints, for the stock service and for livestate's: messages lost (given to the
+Backends: the Gemini API (an API key) and Vertex AI (the server answers as Vertex does; livestate then runs
+transparent sessions). Vertex needs Google credentials, made offline as the integration tests make them:
+pipecat's Vertex service gets service-account JSON for a throwaway key whose token_uri is a loopback token
+endpoint (its own google-auth refresh runs unchanged), LiveKit a project and a ready OAuth token.
+
+Per framework, backend and plan it prints, for the stock service and for livestate's: messages lost (given to the
 framework, in no server conversation), duplicated (more than once in one conversation), the longest reconnect
 gap (from the first fault, a goAway sent or a drop, to the next connection's start, on the server) and turns cut (generations the
 server started whose turnComplete never went out on an open connection). Offline, loopback only, bounded.
@@ -29,7 +35,15 @@ from livestate.testing import server as fake
 from livestate.testing.server import FakeLiveServer, FaultPlan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from integration_support import FAST, duplicated, http_options, lost, plans
+from integration_support import (
+    FAST,
+    VERTEX_TOKEN,
+    duplicated,
+    http_options,
+    lost,
+    plans,
+    vertex_service_account,
+)
 from tls import loopback_contexts
 
 MESSAGES = 60
@@ -111,22 +125,41 @@ def tag(i: int) -> str:
     return f"m{i}" + ("?" if i % 10 == 9 else "")
 
 
-async def run_pipecat(server: MeasuredServer, client_ssl: Any, livestate: bool) -> list[str]:
+#: Service-account JSON for pipecat's Vertex service (set by main() while its token endpoint runs).
+VERTEX_CREDENTIALS: str | None = None
+
+
+async def run_pipecat(
+    server: MeasuredServer, client_ssl: Any, livestate: bool, vertex: bool = False
+) -> list[str]:
     from pipecat.frames.frames import EndFrame, InputTextRawFrame, LLMContextFrame
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.runner import PipelineRunner
     from pipecat.pipeline.task import PipelineTask
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService as Stock
+    from pipecat.services.google.gemini_live.vertex.llm import GeminiLiveVertexLLMService as StockVertex
 
-    from livestate.integrations.pipecat import GeminiLiveLLMService
+    from livestate.integrations.pipecat import GeminiLiveLLMService, GeminiLiveVertexLLMService
 
-    kwargs: dict[str, Any] = {
-        "api_key": "bench-key",
-        "settings": Stock.Settings(model="models/gemini-2.5-flash-native-audio-preview-12-2025"),
-        "http_options": http_options(server, client_ssl),
-    }
-    llm = GeminiLiveLLMService(livestate_options=FAST, **kwargs) if livestate else Stock(**kwargs)
+    kwargs: dict[str, Any] = {"http_options": http_options(server, client_ssl)}
+    if vertex:
+        assert VERTEX_CREDENTIALS is not None
+        kwargs |= {
+            "credentials": VERTEX_CREDENTIALS,
+            "project_id": "bench",
+            "location": "us-central1",
+            "settings": StockVertex.Settings(model="gemini-2.5-flash-native-audio-preview-12-2025"),
+        }
+        ours: Any = GeminiLiveVertexLLMService
+        stock: Any = StockVertex
+    else:
+        kwargs |= {
+            "api_key": "bench-key",
+            "settings": Stock.Settings(model="models/gemini-2.5-flash-native-audio-preview-12-2025"),
+        }
+        ours, stock = GeminiLiveLLMService, Stock
+    llm = ours(livestate_options=FAST, **kwargs) if livestate else stock(**kwargs)
     task = PipelineTask(Pipeline([llm]))
     running = asyncio.ensure_future(PipelineRunner(handle_sigint=False).run(task))
     sent = []
@@ -150,16 +183,27 @@ async def run_pipecat(server: MeasuredServer, client_ssl: Any, livestate: bool) 
     return sent
 
 
-async def run_livekit(server: MeasuredServer, client_ssl: Any, livestate: bool) -> list[str]:
+async def run_livekit(
+    server: MeasuredServer, client_ssl: Any, livestate: bool, vertex: bool = False
+) -> list[str]:
+    from google.oauth2.credentials import Credentials
     from livekit.plugins.google.realtime import RealtimeModel as Stock
 
     from livestate.integrations.livekit import RealtimeModel
 
     kwargs: dict[str, Any] = {
-        "api_key": "bench-key",
         "model": "gemini-2.5-flash-native-audio-preview-12-2025",
         "http_options": http_options(server, client_ssl),
     }
+    if vertex:
+        kwargs |= {
+            "vertexai": True,
+            "project": "bench",
+            "location": "us-central1",
+            "credentials": Credentials(VERTEX_TOKEN),
+        }
+    else:
+        kwargs["api_key"] = "bench-key"
     model = RealtimeModel(livestate_options=FAST, **kwargs) if livestate else Stock(**kwargs)
     sess = model.session()
     sent = []
@@ -177,14 +221,19 @@ async def run_livekit(server: MeasuredServer, client_ssl: Any, livestate: bool) 
 
 
 RUNNERS = {"pipecat": run_pipecat, "livekit": run_livekit}
+BACKENDS = {"gemini": False, "vertex": True}
 
 
-async def measure(framework: str, plan: FaultPlan, livestate: bool, tls: Any) -> tuple[int, int, float, int]:
+async def measure(
+    framework: str, vertex: bool, plan: FaultPlan, livestate: bool, tls: Any
+) -> tuple[int, int, float, int]:
     server_ssl, client_ssl = tls
     # Turns of ~0.2 s, and the faults right after a question, so a reply is in flight when they hit.
-    async with MeasuredServer(plan, ssl=server_ssl, turn_frames=20, frame_interval=0.01) as server:
+    async with MeasuredServer(
+        plan, ssl=server_ssl, turn_frames=20, frame_interval=0.01, vertex=vertex
+    ) as server:
         try:
-            sent = await asyncio.wait_for(RUNNERS[framework](server, client_ssl, livestate), 40)
+            sent = await asyncio.wait_for(RUNNERS[framework](server, client_ssl, livestate, vertex), 40)
         except Exception as exc:  # a stock service that gave up: what it was given still counts
             logging.getLogger(__name__).warning("%s run ended with %r", framework, exc)
             sent = [tag(i) for i in range(MESSAGES)]
@@ -199,26 +248,31 @@ def main(argv: list[str]) -> None:
         from loguru import logger
 
         logger.remove()
-    frameworks = argv or list(RUNNERS)
-    unknown = sorted(set(frameworks) - set(RUNNERS))
+    unknown = sorted(set(argv) - set(RUNNERS) - set(BACKENDS))
     if unknown:
-        raise SystemExit(f"unknown framework {unknown}: choose from {sorted(RUNNERS)}")
-    with tempfile.TemporaryDirectory() as directory:
+        raise SystemExit(f"unknown {unknown}: choose from {sorted(RUNNERS)} and {sorted(BACKENDS)}")
+    frameworks = [f for f in RUNNERS if f in argv] or list(RUNNERS)
+    backends = [b for b in BACKENDS if b in argv] or list(BACKENDS)
+    global VERTEX_CREDENTIALS
+    with tempfile.TemporaryDirectory() as directory, vertex_service_account() as (credentials, _):
+        VERTEX_CREDENTIALS = credentials
         tls = loopback_contexts(Path(directory))
         print(
-            "| framework | plan | stock lost | stock dup | stock gap (s) | stock cut | livestate lost "
-            "| livestate dup | livestate gap (s) | livestate cut |"
+            "| framework | backend | plan | stock lost | stock dup | stock gap (s) | stock cut "
+            "| livestate lost | livestate dup | livestate gap (s) | livestate cut |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for framework in frameworks:
-            for name, plan in plans("m29?").items():
-                stock = asyncio.run(measure(framework, plan, False, tls))
-                ours = asyncio.run(measure(framework, plan, True, tls))
-                print(
-                    f"| {framework} | {name} | {stock[0]} | {stock[1]} | {stock[2]:.2f} | {stock[3]} "
-                    f"| {ours[0]} | {ours[1]} | {ours[2]:.2f} | {ours[3]} |",
-                    flush=True,
-                )
+            for backend in backends:
+                vertex = BACKENDS[backend]
+                for name, plan in plans("m29?").items():
+                    stock = asyncio.run(measure(framework, vertex, plan, False, tls))
+                    ours = asyncio.run(measure(framework, vertex, plan, True, tls))
+                    print(
+                        f"| {framework} | {backend} | {name} | {stock[0]} | {stock[1]} | {stock[2]:.2f} "
+                        f"| {stock[3]} | {ours[0]} | {ours[1]} | {ours[2]:.2f} | {ours[3]} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import ssl
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google import genai
 from google.genai import types
 
@@ -97,3 +105,91 @@ def most_copies(server: FakeLiveServer, sent: list[str]) -> int:
     return max(
         (s.conversation.count(t) for s in server.sessions for t in set(s.conversation) & wanted), default=0
     )
+
+
+# --- Vertex AI service-account credentials, offline --------------------------------------------------------
+
+#: The audience google-auth's service-account assertions carry.
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+#: The access token the loopback token endpoint grants.
+VERTEX_TOKEN = "offline-vertex-token"
+
+
+class TokenEndpoint:
+    """A loopback OAuth token endpoint (plain HTTP on 127.0.0.1, in a thread: google-auth refreshes
+    synchronously, from inside the event loop) that grants :data:`VERTEX_TOKEN` for an hour to any signed
+    JWT-bearer assertion that verifies with the service account's public key. ``grants`` lists the claims of
+    each assertion it accepted."""
+
+    def __init__(self, public_pem: bytes) -> None:
+        self.public_pem = public_pem
+        self.grants: list[dict[str, Any]] = []
+        self.refused: list[str] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                from google.auth import jwt
+
+                length = int(self.headers.get("Content-Length", "0"))
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                try:
+                    # google-auth signs for Google's token endpoint whatever the token_uri
+                    claims = jwt.decode(
+                        form["assertion"][0], certs=endpoint.public_pem, audience=GOOGLE_TOKEN_URI
+                    )
+                except Exception as exc:  # a bad assertion is refused, as Google's endpoint would
+                    endpoint.refused.append(repr(exc))
+                    self._reply(400, {"error": "invalid_grant"})
+                    return
+                endpoint.grants.append(claims)
+                self._reply(200, {"access_token": VERTEX_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
+
+            def _reply(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+
+    def __enter__(self) -> TokenEndpoint:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(5)
+
+
+@contextmanager
+def vertex_service_account() -> Iterator[tuple[str, TokenEndpoint]]:
+    """``(service-account JSON, its token endpoint)``: a throwaway RSA key whose ``token_uri`` is a loopback
+    :class:`TokenEndpoint`, so the real google-auth refresh (what pipecat's Vertex service does on
+    construction) signs an assertion and fetches a token without leaving the machine."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with TokenEndpoint(public_pem) as endpoint:
+        info = {
+            "type": "service_account",
+            "project_id": "test",
+            "private_key_id": "offline-key",
+            "private_key": private_pem.decode(),
+            "client_email": "livestate-test@test.iam.gserviceaccount.com",
+            "client_id": "1",
+            "token_uri": endpoint.uri,
+        }
+        yield json.dumps(info), endpoint

@@ -1,13 +1,22 @@
-"""pipecat's real GeminiLiveLLMService on livestate, in a transport-less pipeline, against FakeLiveServer over
-TLS on loopback. pipecat supports the Gemini API with an API key here (its Vertex service needs Google
-credentials), so these run on the Gemini API backend (handle-only)."""
+"""pipecat's real Gemini Live services on livestate, in a transport-less pipeline, against FakeLiveServer over
+TLS on loopback: ``GeminiLiveLLMService`` on the Gemini API (an API key; handle-only) and
+``GeminiLiveVertexLLMService`` on Vertex AI (transparent: exactly once).
+
+Vertex credentials, offline: pipecat's Vertex service accepts only service-account JSON (or a path, or
+application default credentials) and refreshes it in its constructor with google-auth, over the network.
+Nothing of pipecat's is replaced for that: each Vertex test makes a throwaway RSA key and a service-account
+JSON whose ``token_uri`` is a loopback token endpoint (``integration_support.vertex_service_account``: plain
+HTTP on 127.0.0.1, in a thread, since google-auth refreshes synchronously). The endpoint verifies the signed
+JWT-bearer assertion with the key's public half and grants a one-hour token; the fake server then checks that
+every connection carried ``Authorization: Bearer <that token>``. So pipecat's own credential path (JSON
+parsing, signing, refresh, the google-genai Vertex client it builds) runs unchanged."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,20 +28,50 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.llm_service import FunctionCallParams
 
 from livestate import commands
-from livestate.integrations.pipecat import GeminiLiveLLMService
+from livestate.integrations.pipecat import GeminiLiveLLMService, GeminiLiveVertexLLMService
 from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
 
-from integration_support import FAST, assert_fired, http_options, lost, most_copies, plans
+from integration_support import (
+    FAST,
+    VERTEX_TOKEN,
+    TokenEndpoint,
+    assert_fired,
+    duplicated,
+    http_options,
+    lost,
+    most_copies,
+    plans,
+    vertex_service_account,
+)
 from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
 MODEL = "models/gemini-2.5-flash-native-audio-preview-12-2025"
+VERTEX_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return loopback_contexts(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def service_account() -> Iterator[tuple[str, TokenEndpoint]]:
+    with vertex_service_account() as account:
+        yield account
+
+
+class AuthRecordingServer(FakeLiveServer):
+    """FakeLiveServer that keeps the ``Authorization`` header of every connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.authorizations: list[str | None] = []
+
+    async def _serve(self, ws: Any) -> None:
+        self.authorizations.append(ws.request.headers.get("Authorization"))
+        await super()._serve(ws)
 
 
 async def until(condition: Callable[[], bool], what: str, *, tries: int = 500) -> None:
@@ -45,14 +84,31 @@ async def until(condition: Callable[[], bool], what: str, *, tries: int = 500) -
 
 
 def service(
-    server: FakeLiveServer, client_ssl: ssl.SSLContext, notices: list[Any], *, options: Any = None
+    server: FakeLiveServer,
+    client_ssl: ssl.SSLContext,
+    notices: list[Any],
+    *,
+    options: Any = None,
+    vertex_credentials: str | None = None,
 ) -> Any:
-    llm = GeminiLiveLLMService(
-        api_key="test-key",
-        settings=GeminiLiveLLMService.Settings(model=MODEL),
-        http_options=http_options(server, client_ssl),
-        livestate_options=options or FAST,
-    )
+    """livestate's pipecat service for ``server``: Vertex (pipecat's Vertex arguments: service-account JSON,
+    project, location) when ``vertex_credentials`` is given, else the Gemini API with an API key."""
+    if vertex_credentials is not None:
+        llm: Any = GeminiLiveVertexLLMService(
+            credentials=vertex_credentials,
+            project_id="test",
+            location="us-central1",
+            settings=GeminiLiveVertexLLMService.Settings(model=VERTEX_MODEL),
+            http_options=http_options(server, client_ssl),
+            livestate_options=options or FAST,
+        )
+    else:
+        llm = GeminiLiveLLMService(
+            api_key="test-key",
+            settings=GeminiLiveLLMService.Settings(model=MODEL),
+            http_options=http_options(server, client_ssl),
+            livestate_options=options or FAST,
+        )
     stand_in = llm._client
     original = stand_in.on_notice
 
@@ -126,13 +182,58 @@ def test_pipecat_loses_nothing(fault: str, tls: Any) -> None:
     assert lost(server, sent) == []
     # Gemini API (handle-only): a replay may repeat what the guard window kept, never more than that.
     assert most_copies(server, sent) <= 2
+    check_resumes(fault, notices, server)
+
+
+@pytest.mark.parametrize("fault", ["goaway", "drop", "both", "rejected"])
+def test_pipecat_vertex_loses_nothing_and_repeats_nothing(
+    fault: str, tls: Any, service_account: tuple[str, TokenEndpoint]
+) -> None:
+    """pipecat's Vertex AI service, with its own service-account credentials (fetched from the loopback token
+    endpoint): transparent sessions, so every message is in the conversation exactly once."""
+    server_ssl, client_ssl = tls
+    credentials, endpoint = service_account
+    grants = len(endpoint.grants)
+    notices: list[Any] = []
+    transparent: list[bool] = []
+
+    async def body(task: PipelineTask, llm: Any) -> list[str]:
+        transparent.append(llm._session.live.config.transparent)
+        return await say(task, 0, 60)
+
+    async def main() -> tuple[list[str], AuthRecordingServer]:
+        async with AuthRecordingServer(plans("m25")[fault], vertex=True, ssl=server_ssl) as server:
+            llm = service(server, client_ssl, notices, vertex_credentials=credentials)
+            assert llm._client.client.vertexai
+            sent = await run_pipeline(llm, seeded_context(), lambda task: body(task, llm))
+            return sent, server
+
+    sent, server = asyncio.run(asyncio.wait_for(main(), 60))
+    assert len(endpoint.grants) == grants + 1  # pipecat's own refresh, once; the token then lasts
+    assert endpoint.refused == []
+    assert server.authorizations and set(server.authorizations) == {f"Bearer {VERTEX_TOKEN}"}
+    assert transparent == [True]
+    assert_fired(server, fault)
+    assert lost(server, sent) == []
+    assert duplicated(server, sent) == []  # transparent: exactly once
+    check_resumes(fault, notices, server, vertex=True)
+
+
+def check_resumes(fault: str, notices: list[Any], server: FakeLiveServer, *, vertex: bool = False) -> None:
+    """Every plan was resumed; a rejected resume's fresh session was re-seeded from pipecat's context and got
+    the held input. On the Gemini API the held input waits for the re-seed (``historyConfig``); Vertex takes
+    no ``historyConfig`` (pipecat sends none), so there the held input goes out first and the re-seed follows."""
     resumed = [n for n in notices if isinstance(n, commands.Resumed)]
     assert resumed
     if fault == "rejected":
         assert [r.state_restored for r in resumed] == [False]
         fresh = server.sessions[1].conversation
-        # pipecat re-seeded the fresh session from its context before the held input went out
-        assert "hello" in fresh[0] and "m25" in fresh
+        assert "m25" in fresh
+        seeds = [i for i, tag in enumerate(fresh) if "hello" in tag]
+        if vertex:  # one re-seed, once
+            assert len(seeds) == 1, fresh
+        else:  # pipecat re-seeded the fresh session before the held input went out
+            assert seeds[0] == 0, fresh
     else:
         assert all(r.state_restored for r in resumed)
         assert len(server.sessions) == 1

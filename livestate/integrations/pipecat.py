@@ -1,7 +1,10 @@
 """pipecat's Gemini Live service on a livestate session: nothing the user says is lost around reconnects.
 
 ``GeminiLiveLLMService`` below is pipecat's own service with one change of client: ``create_client()`` (the
-override point pipecat documents) builds a :class:`~livestate.integrations.genai_client.LiveClient`. So:
+override point pipecat documents) builds a :class:`~livestate.integrations.genai_client.LiveClient`.
+``GeminiLiveVertexLLMService`` is the same change on pipecat's Vertex AI service (its credentials, project and
+location, unchanged: pipecat builds the Vertex client and fetches its token as it always does; livestate
+then runs transparent sessions, replaying exactly once). So:
 
 - goAway and resumption updates never reach pipecat: livestate resumes at a turn boundary before the
   deadline, and replays (Vertex: exactly once; Gemini API: within the guard window) what was not confirmed;
@@ -23,11 +26,14 @@ from typing import Any
 
 from loguru import logger
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService as _StockService
+from pipecat.services.google.gemini_live.vertex.llm import (
+    GeminiLiveVertexLLMService as _StockVertexService,
+)
 
 from livestate import commands as c
 from livestate.integrations.genai_client import LiveClient, LiveSession
 
-__all__ = ["GeminiLiveLLMService"]
+__all__ = ["GeminiLiveLLMService", "GeminiLiveVertexLLMService"]
 
 #: What pipecat is shown as its "resumption handle" once livestate carries the session: pipecat only tests
 #: it for truth (to skip its own re-seed on a reconnect); livestate holds the real handle.
@@ -79,3 +85,15 @@ class GeminiLiveLLMService(_StockService):  # type: ignore[misc]
             logger.info(f"{self}: livestate: a reconnect cut the model's turn")
         else:
             logger.debug(f"{self}: livestate: {notice!r}")
+
+
+class GeminiLiveVertexLLMService(GeminiLiveLLMService, _StockVertexService):  # type: ignore[misc]
+    """pipecat's ``GeminiLiveVertexLLMService``, kept alive by livestate. Takes pipecat's arguments
+    (``credentials`` or ``credentials_path`` or application default credentials, ``project_id``,
+    ``location`` …), plus ``livestate_options`` as :class:`GeminiLiveLLMService`.
+
+    pipecat's ``create_client()`` builds the Vertex client (``GeminiLiveLLMService.create_client`` wraps
+    whatever the next class in the MRO builds); the stand-in then defaults to ``Backend.VERTEX`` with
+    ``transparent=True``."""
+
+    Settings = _StockVertexService.Settings
