@@ -185,6 +185,12 @@ class SessionConfig:
     #: unconsumed input then waits for the re-seed (the application's ``clientContent`` with
     #: ``turnComplete``) or ``reseed_timeout``, whichever comes first, and goes out after it.
     reseed_history: bool = attrs.field(default=False, validator=_instance(bool))
+    #: Hold the unconsumed input of a fresh session for the application's re-seed (as ``reseed_history``
+    #: does) without asking for ``historyConfig``: for frameworks that re-send their context by themselves
+    #: where ``historyConfig`` is not offered. ``None``: hold exactly when ``reseed_history`` is on.
+    hold_for_reseed: bool | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_instance(bool))
+    )
     #: Seconds a fresh session waits for the application's re-seed before the held input goes out anyway.
     reseed_timeout: float = attrs.field(default=10.0, validator=_number(0))
     #: Tool calls the model may have pending at once; more is a ``ProtocolError``.
@@ -212,6 +218,11 @@ class SessionConfig:
             )
         if any(key in self.setup.extra for key in ("historyConfig", "history_config")):
             raise UsageError("SessionConfig.setup must not set historyConfig in extra: use history_config")
+
+    @property
+    def holds_for_reseed(self) -> bool:
+        """Whether a fresh session that replaces a lost one holds the unconsumed input for the re-seed."""
+        return self.reseed_history if self.hold_for_reseed is None else self.hold_for_reseed
 
     def setup_for(self, handle: str | None, *, replacing: bool = False) -> wire.Setup:
         """The setup to send: a fresh resumable session (``handle=None``) or a resume of ``handle``.

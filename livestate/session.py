@@ -710,7 +710,7 @@ class Session:
                     "fresh session: unconsumed input not replayed (replay_after_fresh_session=False)",
                     unsent=True,
                 )
-            elif self.unconsumed and self.config.reseed_history:
+            elif self.unconsumed and self.config.holds_for_reseed:
                 self.holding = True
                 held = len(self.unconsumed)
                 self._start_timer(Timer.RESEED, at + self.config.reseed_timeout)

@@ -221,8 +221,8 @@ def test_pipecat_vertex_loses_nothing_and_repeats_nothing(
 
 def check_resumes(fault: str, notices: list[Any], server: FakeLiveServer, *, vertex: bool = False) -> None:
     """Every plan was resumed; a rejected resume's fresh session was re-seeded from pipecat's context and got
-    the held input. On the Gemini API the held input waits for the re-seed (``historyConfig``); Vertex takes
-    no ``historyConfig`` (pipecat sends none), so there the held input goes out first and the re-seed follows."""
+    the held input, which waited for the re-seed: on the Gemini API through ``historyConfig``, on Vertex
+    (where pipecat sends no ``historyConfig``) through ``SessionConfig.hold_for_reseed``."""
     resumed = [n for n in notices if isinstance(n, commands.Resumed)]
     assert resumed
     if fault == "rejected":
@@ -230,10 +230,9 @@ def check_resumes(fault: str, notices: list[Any], server: FakeLiveServer, *, ver
         fresh = server.sessions[1].conversation
         assert "m25" in fresh
         seeds = [i for i, tag in enumerate(fresh) if "hello" in tag]
+        assert seeds and seeds[0] == 0, fresh  # pipecat re-seeded the fresh session before the held input
         if vertex:  # one re-seed, once
             assert len(seeds) == 1, fresh
-        else:  # pipecat re-seeded the fresh session before the held input went out
-            assert seeds[0] == 0, fresh
     else:
         assert all(r.state_restored for r in resumed)
         assert len(server.sessions) == 1

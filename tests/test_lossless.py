@@ -544,3 +544,16 @@ def test_a_flood_past_the_buffer_with_drop_oldest_brings_one_notice_per_tenth() 
     assert len(notices) == 30  # 300 evicted, ten at a time: not 300 notices
     assert sorted(seq for n in notices for seq in n.seqs) == list(range(1, 301))
     assert d.buffer.seqs() == list(range(301, 401))
+
+
+def test_hold_for_reseed_holds_without_asking_for_history_config() -> None:
+    d = driver(vertex=True, hold_for_reseed=True).live()
+    d.server(update("h1", index=0))
+    d.send(audio("a"))
+    reject_the_resume(d)
+    assert d.of(commands.OpenConnection)[-1].setup.history_config is None
+    d.server(wire.SetupComplete())
+    assert d.of(commands.Resumed)[-1] == commands.Resumed(state_restored=False, replayed=0, held=1)
+    mark = len(d.wire_log)
+    d.send(history("context", complete=True))
+    assert [type(m) for _, m in d.wire_log[mark:]] == [wire.ClientContent, wire.RealtimeInput]

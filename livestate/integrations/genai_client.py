@@ -342,7 +342,7 @@ class LiveClient:
         """The livestate config for ``setup``: the client's backend defaults, then ``options``."""
         vertex = bool(self.client._api_client.vertexai)
         defaults: dict[str, Any] = (
-            {"backend": Backend.VERTEX, "transparent": True}
+            {"backend": Backend.VERTEX, "transparent": True, "hold_for_reseed": True}
             if vertex
             else {"backend": Backend.GEMINI_API, "reseed_history": True}
         )
