@@ -19,7 +19,12 @@ from transitions.extensions.diagrams_graphviz import Graph
 
 from livestate.machine import LIVE, STATE_DOCS, TABLE, TERMINAL, SessionState, transitions_config
 
-__all__ = ["check", "mermaid", "readme_sections", "render_dot", "write"]
+__all__ = ["check", "mermaid", "readme_sections", "render_dot", "svg_unavailable", "write"]
+
+#: What to run when the SVG cannot be made for want of Graphviz's ``dot``.
+DOT_INSTALL_HINT = (
+    "install Graphviz (apt-get install graphviz, brew install graphviz, or https://graphviz.org/download/)"
+)
 
 TITLE = "livestate session lifecycle"
 
@@ -143,8 +148,15 @@ def render_dot() -> str:
     return str(_graph_machine("graphviz").get_graph().source)
 
 
-def _svg(dot_source: str) -> bytes | None:
+def svg_unavailable() -> str | None:
+    """Why :func:`write` cannot make ``session.svg`` here (with the install hint), or ``None`` if it can."""
     if shutil.which("dot") is None:
+        return f"Graphviz's `dot` program is not on PATH; {DOT_INSTALL_HINT}"
+    return None
+
+
+def _svg(dot_source: str) -> bytes | None:
+    if svg_unavailable() is not None:
         return None
     import graphviz  # type: ignore[import-untyped]
 
