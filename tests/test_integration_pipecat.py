@@ -21,9 +21,9 @@ from pipecat.services.llm_service import FunctionCallParams
 from livestate import commands
 from livestate.integrations.pipecat import GeminiLiveLLMService
 from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
+from livestate.testing.tls import loopback_contexts
 
 from integration_support import FAST, assert_fired, http_options, lost, most_copies, plans
-from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
