@@ -33,6 +33,7 @@ from websockets.protocol import State
 
 from livestate.testing import server as fake
 from livestate.testing.server import FakeLiveServer, FaultPlan
+from livestate.testing.tls import loopback_contexts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from integration_support import (
@@ -44,7 +45,6 @@ from integration_support import (
     plans,
     vertex_service_account,
 )
-from tls import loopback_contexts
 
 MESSAGES = 60
 #: Seconds between the messages given to the framework (60 messages over ~1.2 s, outages included).

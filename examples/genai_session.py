@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-import tempfile
-from pathlib import Path
 
 import attrs
 from google import genai
@@ -19,6 +16,7 @@ from google.genai import types
 from livestate import SessionConfig, commands, wire
 from livestate.drivers.genai import connect
 from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
+from livestate.testing.tls import loopback_contexts
 
 MODEL = "gemini-live-2.5-flash-preview"
 
@@ -49,10 +47,8 @@ async def main() -> None:
     if key:
         await converse(genai.Client(api_key=key), config)
         return
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from tls import loopback_contexts  # a self-signed certificate for 127.0.0.1 (needs `cryptography`)
-
-    server_ssl, client_ssl = loopback_contexts(Path(tempfile.mkdtemp()))
+    # A self-signed certificate for 127.0.0.1 (needs `cryptography`): the SDK insists on wss:// with a key.
+    server_ssl, client_ssl = loopback_contexts()
     # Against the fake server, time is compressed: the defaults suit the real service's minutes.
     config = attrs.evolve(config, guard_window=0.2, healthy_after=1.0, backoff_initial=0.05)
     plan = FaultPlan(

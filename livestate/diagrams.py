@@ -15,7 +15,12 @@ from pathlib import Path
 
 from livestate.machine import LIVE, STATE_DOCS, TABLE, TERMINAL, Row, SessionState
 
-__all__ = ["check", "mermaid", "readme_sections", "render_dot", "write"]
+__all__ = ["check", "mermaid", "readme_sections", "render_dot", "svg_unavailable", "write"]
+
+#: What to run when the SVG cannot be made for want of Graphviz's ``dot``.
+DOT_INSTALL_HINT = (
+    "install Graphviz (apt-get install graphviz, brew install graphviz, or https://graphviz.org/download/)"
+)
 
 TITLE = "livestate session lifecycle"
 
@@ -127,8 +132,15 @@ def render_dot() -> str:
     return str(graph.source)
 
 
-def _svg(dot_source: str) -> bytes | None:
+def svg_unavailable() -> str | None:
+    """Why :func:`write` cannot make ``session.svg`` here (with the install hint), or ``None`` if it can."""
     if shutil.which("dot") is None:
+        return f"Graphviz's `dot` program is not on PATH; {DOT_INSTALL_HINT}"
+    return None
+
+
+def _svg(dot_source: str) -> bytes | None:
+    if svg_unavailable() is not None:
         return None
     import graphviz
 

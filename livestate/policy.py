@@ -136,10 +136,50 @@ class SessionConfig:
     The defaults are the product: lossless (nothing the application sends is dropped without being handed
     back), and a session that keeps making progress never spends its reconnect budget. Tests and demos
     compress time through the timing knobs only.
+
+    Fields (times in seconds; every one but ``setup`` has a default, shown in brackets):
+
+    - ``setup``: the ``wire.Setup`` sent on every connection (model, generation config …); livestate fills in
+      ``sessionResumption``, so it must not set it.
+    - ``backend`` [``Backend.GEMINI_API``]: ``Backend.VERTEX`` for Vertex AI.
+    - ``transparent`` [False]: Vertex only: ask for ``lastConsumedClientMessageIndex`` and replay exactly what
+      was not consumed (exactly once); otherwise handle-only mode (at least once).
+    - ``setup_timeout`` [15]: wait this long for ``setupComplete`` before the attempt counts as failed.
+    - ``goaway_margin`` [5]: after a ``goAway``, reconnect this long before its deadline at the latest.
+    - ``guard_window`` [2]: handle-only mode: messages sent less than this long before a new handle are kept
+      for replay (lower risks loss, higher risks duplicates).
+    - ``healthy_after`` [10]: a connection up this long resets the per-outage attempt count.
+    - ``handle_ttl`` [7200]: a handle older than this (after the last connection ended) is not used; the
+      session starts fresh.
+    - ``backoff_initial`` [0.5], ``backoff_factor`` [2], ``backoff_max`` [30], ``backoff_jitter`` [0.5]:
+      the wait before attempt n of an outage is ``min(backoff_max, backoff_initial * backoff_factor**(n-2))``
+      times a jitter in ``[1 - backoff_jitter, 1]``; the first attempt is immediate.
+    - ``max_attempts_per_outage`` [5], ``max_attempts_per_session`` [100]: attempts without progress allowed
+      before ``SessionFailed`` (an attempt that brings a handle, an index advance or content is not counted).
+    - ``seed`` [0]: seed of the deterministic jitter.
+    - ``close_rules`` [``DEFAULT_CLOSE_RULES``]: close code (and reason) to retry, rejected or fatal; the
+      first matching ``CloseRule`` wins, unmatched codes retry.
+    - ``max_buffer_messages`` [20000], ``max_buffer_bytes`` [64 MiB]: unconfirmed client messages kept for
+      replay; beyond either, ``send`` raises ``BufferFull`` (drivers wait for room).
+    - ``drop_oldest_when_full`` [False]: evict the oldest tenth of a full buffer instead (handed back in a
+      ``MessagesDropped`` notice).
+    - ``first_client_index`` [1]: transparent mode: the wire index of the first client message after setup.
+    - ``replay_after_fresh_session`` [True]: after a rejected resume, replay the unconsumed input into the
+      fresh session; ``False`` hands it back in ``MessagesDropped`` instead.
+    - ``reseed_history`` [False]: a fresh session replacing a lost one asks for
+      ``historyConfig.initialHistoryInClientContent``; the unconsumed input is held (``Resumed.held``) until
+      the application re-seeds the history (``clientContent`` with ``turnComplete``) or ``reseed_timeout``.
+    - ``hold_for_reseed`` [None]: hold that input for the re-seed without asking for ``historyConfig``
+      (``None``: exactly when ``reseed_history`` is on).
+    - ``reseed_timeout`` [10]: how long held input waits for that re-seed.
+    - ``max_pending_calls`` [1024]: tool calls pending at once; more is a ``ProtocolError``.
+    - ``max_frame_bytes`` [1 MiB]: longer server frames are a ``ProtocolError`` before parsing (drivers
+      refuse them at the socket).
     """
 
     #: The setup sent on every connection; livestate fills in ``sessionResumption``.
     setup: wire.Setup = attrs.field(validator=_instance(wire.Setup))
+    #: Which service: ``Backend.GEMINI_API`` (handle-only) or ``Backend.VERTEX``.
     backend: Backend = attrs.field(default=Backend.GEMINI_API, validator=_instance(Backend))
     #: Ask for ``lastConsumedClientMessageIndex`` (Vertex only) and replay exactly what was not consumed.
     transparent: bool = attrs.field(default=False, validator=_instance(bool))
@@ -157,21 +197,27 @@ class SessionConfig:
     #: Backoff before reconnect attempt n: ``min(backoff_max, backoff_initial * backoff_factor**(n-2))``,
     #: with the first attempt of an outage immediate, scaled by a jitter in ``[1 - backoff_jitter, 1]``.
     backoff_initial: float = attrs.field(default=0.5, validator=_number(0))
+    #: Growth of the backoff from one attempt to the next (see ``backoff_initial``).
     backoff_factor: float = attrs.field(default=2.0, validator=_number(1))
+    #: The longest backoff (see ``backoff_initial``).
     backoff_max: float = attrs.field(default=30.0, validator=_number(0))
+    #: The jitter's range, in [0, 1] (see ``backoff_initial``).
     backoff_jitter: float = attrs.field(default=0.5, validator=_number(0))
     #: Reconnect attempts that made no progress allowed in one outage, and over the whole session. An attempt
     #: makes progress when its connection completes setup and then brings a resumable handle, consumes
     #: input (an index advance) or carries server content; that ends the outage and the attempt is not
     #: counted. So a session that keeps making progress never fails, however often it is dropped.
     max_attempts_per_outage: int = attrs.field(default=5, validator=_integer(1))
+    #: See ``max_attempts_per_outage``.
     max_attempts_per_session: int = attrs.field(default=100, validator=_integer(1))
     #: Seed of the deterministic jitter.
     seed: int = attrs.field(default=0, validator=_integer(-(2**63)))
+    #: Close code (and reason) to action; the first matching rule wins, unmatched codes retry.
     close_rules: tuple[CloseRule, ...] = attrs.field(default=DEFAULT_CLOSE_RULES, validator=_close_rules)
     #: Unconsumed client messages kept for replay. When either limit is reached, ``Session`` raises
     #: ``BufferFull`` (the async drivers make ``send()`` wait for room) unless ``drop_oldest_when_full``.
     max_buffer_messages: int = attrs.field(default=20_000, validator=_integer(1))
+    #: See ``max_buffer_messages``: the same limit in payload bytes.
     max_buffer_bytes: int = attrs.field(default=64 << 20, validator=_integer(1))
     #: Opt-in: when the buffer is full, evict the oldest tenth of it (handed back in one notice) instead.
     drop_oldest_when_full: bool = attrs.field(default=False, validator=_instance(bool))

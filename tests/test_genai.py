@@ -16,9 +16,9 @@ from google.genai import types  # noqa: E402
 from livestate import Backend, SessionConfig, commands, wire  # noqa: E402
 from livestate.drivers.genai import connect, from_sdk, live_connect_config  # noqa: E402
 from livestate.testing.server import FakeLiveServer, Fault, FaultPlan  # noqa: E402
+from livestate.testing.tls import loopback_contexts  # noqa: E402
 
 from conftest import load_jsonl  # noqa: E402
-from tls import loopback_contexts  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -14,9 +14,9 @@ from livestate import commands, wire
 from livestate.drivers.genai import live_connect_config
 from livestate.integrations.genai_client import LiveClient, LiveSession, setup_from_sdk
 from livestate.testing.server import FakeLiveServer, FaultPlan
+from livestate.testing.tls import loopback_contexts
 
 from integration_support import FAST, assert_fired, duplicated, lost, plans, sdk_client
-from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -15,9 +15,9 @@ from google.genai import types
 from livestate import commands
 from livestate.integrations.livekit import RealtimeModel
 from livestate.testing.server import FakeLiveServer, FaultPlan
+from livestate.testing.tls import loopback_contexts
 
 from integration_support import FAST, assert_fired, duplicated, http_options, lost, most_copies, plans
-from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -30,6 +30,7 @@ from pipecat.services.llm_service import FunctionCallParams
 from livestate import commands
 from livestate.integrations.pipecat import GeminiLiveLLMService, GeminiLiveVertexLLMService
 from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
+from livestate.testing.tls import loopback_contexts
 
 from integration_support import (
     FAST,
@@ -43,7 +44,6 @@ from integration_support import (
     plans,
     vertex_service_account,
 )
-from tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

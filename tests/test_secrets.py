@@ -24,8 +24,7 @@ from livestate.drivers import redact as redact_module
 from livestate.drivers.redact import MASK, SecretFilter, guard, redact, redacting_logger
 from livestate.drivers.websockets import connect
 from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
-
-from tls import loopback_contexts
+from livestate.testing.tls import loopback_contexts
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
