@@ -237,7 +237,8 @@ def render_svg(config: SessionConfig, events: Iterable[Event], *, title: str = "
     ]
     legend_x = 10.0
     for kind, text in _LEGEND:
-        parts.append(_glyph(kind, legend_x + 6, 52 - 2))
+        # The handed-back square hangs below its anchor (under a bar): lift it to the legend's line.
+        parts.append(_glyph(kind, legend_x + 6, 37 - _BAR / 2 if kind == "handed_back" else 50))
         parts.append(f'<text x="{legend_x + 14:.1f}" y="46">{escape(text)}</text>')
         legend_x += 24 + 6.5 * len(text)
     for gap in lay.gaps:
