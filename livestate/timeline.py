@@ -25,17 +25,21 @@ from livestate.journal import fingerprint
 from livestate.policy import SessionConfig
 from livestate.session import Session
 
-__all__ = ["Row", "Summary", "describe_command", "describe_event", "replay"]
+__all__ = ["Row", "Summary", "TimelineRow", "describe_command", "describe_event", "replay"]
 
 
 @attrs.frozen
-class Row:
+class TimelineRow:
     """One event of the timeline."""
 
     at: float
     event: str
     state: str
     commands: tuple[str, ...]
+
+
+#: The old name (machine.Row is the transition table's row): kept as an alias.
+Row = TimelineRow
 
 
 @attrs.frozen
@@ -151,10 +155,10 @@ def describe_command(command: c.Command) -> str:
     return type(command).__name__
 
 
-def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[Row], Summary]:
+def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[TimelineRow], Summary]:
     """Handle ``events`` with a fresh session; return the timeline and the summary."""
     session = Session(config)
-    rows: list[Row] = []
+    rows: list[TimelineRow] = []
     counts: dict[str, int] = defaultdict(int)
     buffered: list[int] = []
     time_in: dict[str, float] = defaultdict(float)
@@ -192,7 +196,9 @@ def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[Row], S
                 gone = set(command.seqs)
                 buffered = [s for s in buffered if s not in gone]
         rows.append(
-            Row(event.at, describe_event(event), session.state.name, tuple(describe_command(x) for x in out))
+            TimelineRow(
+                event.at, describe_event(event), session.state.name, tuple(describe_command(x) for x in out)
+            )
         )
     summary = Summary(
         events=counts["events"],
@@ -210,7 +216,7 @@ def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[Row], S
     return rows, summary
 
 
-def format_text(rows: list[Row], summary: Summary, *, width: int = 110) -> str:
+def format_text(rows: list[TimelineRow], summary: Summary, *, width: int = 110) -> str:
     """The timeline as aligned columns, then the summary."""
     event_width = min(60, max((len(r.event) for r in rows), default=5))
     state_width = max((len(r.state) for r in rows), default=5)

@@ -457,9 +457,9 @@ class CommandExecutor(abc.ABC):
                 case c.StartTimer(timer=timer, deadline=deadline):
                     self._arm(timer, deadline)
                 case c.CancelTimer(timer=timer):
-                    handle = self._timers.pop(timer, None)
-                    if handle is not None:
-                        handle.cancel()
+                    armed = self._timers.pop(timer, None)
+                    if armed is not None:
+                        armed.cancel()
                 case c.StateChanged(new=new):
                     self._items.put_nowait(command)
                     changed = True
@@ -480,8 +480,8 @@ class CommandExecutor(abc.ABC):
         else:
             self._live.clear()
         if state in TERMINAL:
-            for handle in self._timers.values():
-                handle.cancel()
+            for armed in self._timers.values():
+                armed.cancel()
             self._timers.clear()
             return True
         return False
