@@ -38,11 +38,13 @@ from livestate.events import (
     Connect,
     ConnectionClosed,
     ConnectionOpened,
+    DiscardRequested,
     Event,
     MessageReceived,
     SendRequested,
     Timer,
     TimerFired,
+    TransportFailed,
 )
 from livestate.policy import SessionConfig
 from livestate.session import SessionSnapshot
@@ -97,6 +99,8 @@ _EVENTS: dict[str, type] = {
         ConnectionClosed,
         TimerFired,
         CloseRequested,
+        DiscardRequested,
+        TransportFailed,
     )
 }
 

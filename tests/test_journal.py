@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import typing
 from pathlib import Path
 from typing import IO, Any
 
@@ -564,3 +565,20 @@ def test_a_line_cut_inside_a_utf8_character_is_reported_as_truncated(tmp_path: P
     (tmp_path / "bad.jsonl").write_bytes("\n".join(lines).encode() + b"\n" + cut + b"\n")
     with pytest.raises(JournalError, match=rf"line {len(lines) + 1}: not valid JSON \(not UTF-8\)"):
         read_journal(tmp_path / "bad.jsonl")
+
+
+def test_the_journal_knows_every_kind_of_event() -> None:
+    samples = {
+        events.Connect: events.Connect(at=0.0),
+        events.ConnectionOpened: events.ConnectionOpened(at=0.1, connection=1),
+        events.MessageReceived: events.MessageReceived(at=0.2, message=wire.SetupComplete(), connection=1),
+        events.SendRequested: events.SendRequested(at=0.3, message=wire.RealtimeInput(text="x")),
+        events.ConnectionClosed: events.ConnectionClosed(at=0.4, code=1006, reason="", connection=1),
+        events.TimerFired: events.TimerFired(at=0.5, timer=events.Timer.RESEED),
+        events.CloseRequested: events.CloseRequested(at=0.6),
+        events.DiscardRequested: events.DiscardRequested(at=0.7),
+        events.TransportFailed: events.TransportFailed(at=0.8, reason="bad URL", connection=2),
+    }
+    assert set(samples) == set(typing.get_args(events.Event))  # a new event must be journaled too
+    for event in samples.values():
+        assert decode_event(json.loads(json.dumps(encode_event(event)))) == event
