@@ -50,6 +50,8 @@ any_event = st.one_of(
     ),
     st.builds(events.TimerFired, at=times, timer=st.sampled_from(events.Timer)),
     st.builds(events.CloseRequested, at=times),
+    st.builds(events.DiscardRequested, at=times),
+    st.builds(events.TransportFailed, at=times, reason=st.text(max_size=30), connection=connections),
 )
 
 
