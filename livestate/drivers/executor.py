@@ -259,6 +259,8 @@ class CommandExecutor(abc.ABC):
                 self._check_usable("send()")
                 raise
             break
+        if self._persistence is not None:  # --- store (issue 15): send() returns once the message is stored
+            await self._persistence.flush()
         await asyncio.sleep(0)
 
     async def wait_live(self, timeout: float | None = None) -> None:
