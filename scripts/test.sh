@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 if ! command -v dot >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) || echo "graphviz (dot) not installed: SVG checks will be skipped"
 fi
+if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || echo "redis-server not installed: the Redis store tests will fail"
+fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 export PATH="$PWD/.venv/bin:$PATH"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from livestate import Session, wire
+from livestate.buffer import ReplayBuffer
 from livestate.store import LeaseLost, SessionLeased, SQLiteStore, StoreError
 from livestate.store.base import Append, Drop, Trim, encode_frame
 from livestate.store.sqlite import _SCHEMA
@@ -141,12 +142,17 @@ def corrupt(tmp_path: Path, sql: str) -> str:
     [
         ("UPDATE sessions SET snapshot = substr(snapshot, 1, 40)", "the snapshot is corrupt"),
         ("UPDATE messages SET frame = substr(frame, 1, 10) WHERE seq = 2", "message seq 2 is corrupt"),
-        ("UPDATE messages SET frame = '{\"realtimeInput\":{\"text\":\"x\"}}', sum = 'x' WHERE seq = 1", "seq 1"),
+        (
+            'UPDATE messages SET frame = \'{"realtimeInput":{"text":"x"}}\', sum = \'x\' WHERE seq = 1',
+            "seq 1",
+        ),
         ("DELETE FROM messages WHERE seq = 2", "the buffer lacks 1 unconfirmed messages"),
     ],
     ids=["truncated-snapshot", "truncated-message", "tampered-message", "missing-message"],
 )
-def test_a_corrupt_record_raises_a_store_error_naming_the_session(tmp_path: Path, sql: str, problem: str) -> None:
+def test_a_corrupt_record_raises_a_store_error_naming_the_session(
+    tmp_path: Path, sql: str, problem: str
+) -> None:
     error = corrupt(tmp_path, sql)
     assert "'call-7'" in error and problem in error
     assert "handle" not in error.replace("handle_", "")
@@ -156,7 +162,10 @@ def test_the_schema_is_idempotent(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "x.db")
     db.executescript(_SCHEMA)
     db.executescript(_SCHEMA)
-    assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")} == {"sessions", "messages"}
+    assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")} == {
+        "sessions",
+        "messages",
+    }
 
 
 def test_handles_never_reach_the_list(tmp_path: Path) -> None:

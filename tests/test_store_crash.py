@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -11,11 +12,14 @@ from typing import Any
 
 import pytest
 
-from integration_support import duplicated, lost, most_copies
 from livestate.store import open_store
 from livestate.testing.server import FakeLiveServer
 
+from integration_support import duplicated, lost, most_copies
+
 WORKER = str(Path(__file__).with_name("store_worker.py"))
+#: Every worker started, so a failed test kills what it left running.
+STARTED: list[asyncio.subprocess.Process] = []
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -30,8 +34,14 @@ class Worker:
     async def start(cls, *args: str) -> Worker:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, WORKER, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
+            sys.executable,
+            WORKER,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
         )
+        STARTED.append(proc)
         return cls(proc)
 
     async def until(self, predicate: Any, timeout: float = 20.0) -> str:
@@ -45,7 +55,12 @@ class Worker:
                 if predicate(line):
                     return line
 
-        return await asyncio.wait_for(read(), timeout)
+        try:
+            return await asyncio.wait_for(read(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(
+                f"no such line within {timeout} s; the last ones: {self.lines[-8:]}"
+            ) from None
 
     async def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -58,10 +73,12 @@ class Worker:
         return [line.split()[1] for line in self.lines if line.startswith(word + " ")]
 
 
-async def crash_and_take_over(store_url: str, vertex: bool) -> tuple[FakeLiveServer, list[str], list[str], dict[str, Any]]:
+async def crash_and_take_over(
+    store_url: str, vertex: bool, sid: str
+) -> tuple[FakeLiveServer, list[str], list[str], dict[str, Any]]:
     facts: dict[str, Any] = {}
     async with FakeLiveServer(vertex=vertex, update_every=6, index_lag=3, time_lag=0.05) as server:
-        url, sid = server.url, "call-1"
+        url = server.url
         first = await Worker.start("drive", url, store_url, sid, "1" if vertex else "0")
         await first.until(lambda line: line == "SENT a40")
         await first.kill()  # mid-conversation: no close, no release
@@ -89,12 +106,25 @@ async def crash_and_take_over(store_url: str, vertex: bool) -> tuple[FakeLiveSer
 
 
 @pytest.mark.parametrize("vertex", [True, False], ids=["vertex", "gemini_api"])
-def test_a_killed_sqlite_worker_loses_nothing_and_one_worker_holds_the_lease(tmp_path: Path, vertex: bool) -> None:
-    store_url = f"sqlite://{tmp_path / 'sessions.db'}"
-    server, sent, handed_back, facts = asyncio.run(crash_and_take_over(store_url, vertex))
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_killed_worker_loses_nothing_and_one_worker_holds_the_lease(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str, vertex: bool
+) -> None:
+    if kind == "sqlite":
+        store_url = f"sqlite://{tmp_path / 'sessions.db'}"
+    else:
+        store_url = request.getfixturevalue("redis_url")
+    sid = f"call-{tmp_path.name}"
+    try:
+        server, sent, handed_back, facts = asyncio.run(crash_and_take_over(store_url, vertex, sid))
+    finally:
+        for proc in STARTED:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+        STARTED.clear()
     assert facts["unconfirmed_at_kill"] > 0  # the kill came while messages were unconfirmed
     assert facts["probe"].startswith("LEASED") and facts["probe_rc"] == 3
-    assert facts["third_rc"] == 0 and facts["left_in_store"] == []
+    assert facts["third_rc"] == 0 and sid not in facts["left_in_store"]
     assert len(sent) > 40
     assert lost(server, [t for t in sent if t not in handed_back]) == []
     if vertex:

@@ -76,7 +76,7 @@ class StorePersistence:
         self._dirty = False
         self._generation = -1
         self._scheduled = False
-        self._writing: asyncio.Future[None] | None = None
+        self._lock = asyncio.Lock()
         self._renewing: asyncio.Task[None] | None = None
         self.lost: LeaseLost | None = None
 
@@ -131,35 +131,26 @@ class StorePersistence:
     async def flush(self) -> None:
         """Write every recorded operation and the current snapshot; return once they are stored.
         ``LeaseLost`` once another worker took the session over."""
-        while True:
-            if self.lost is not None:
-                raise self.lost
-            if self._writing is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._writing)
-                continue
-            if not self._dirty or self._host is None or self.lease is None:
-                return
-            ops, self._ops, self._dirty = self._ops, [], False
-            snapshot = self._host.session.snapshot()
-            try:
-                if self._sync is not None:
-                    self._sync(self.lease, ops, snapshot, saved_at=time.time())
-                    continue
-                self._writing = asyncio.ensure_future(
-                    self.store.write(self.lease, ops, snapshot, saved_at=time.time())
-                )
+        async with self._lock:  # one write at a time, in order; waiters find their ops already written
+            while True:
+                if self.lost is not None:
+                    raise self.lost
+                if not self._dirty or self._host is None or self.lease is None:
+                    return
+                ops, self._ops, self._dirty = self._ops, [], False
+                snapshot = self._host.session.snapshot()
                 try:
-                    await asyncio.shield(self._writing)
-                finally:
-                    self._writing = None
-            except LeaseLost as exc:
-                self._on_lost(exc)
-                raise
-            except BaseException:
-                self._ops[:0] = ops  # not written: try again with the next flush
-                self._dirty = True
-                raise
+                    if self._sync is not None:
+                        self._sync(self.lease, ops, snapshot, saved_at=time.time())
+                    else:
+                        await self.store.write(self.lease, ops, snapshot, saved_at=time.time())
+                except LeaseLost as exc:
+                    self._on_lost(exc)
+                    raise
+                except BaseException:
+                    self._ops[:0] = ops  # not written: try again with the next flush
+                    self._dirty = True
+                    raise
 
     def _on_lost(self, exc: LeaseLost) -> None:
         if self.lost is not None:
