@@ -1,4 +1,4 @@
-"""The ``livestate`` command: ``demo``, ``diagrams``, ``replay``."""
+"""The ``livestate`` command: ``demo``, ``diagrams``, ``replay``, ``sessions``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import attrs
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -64,6 +66,51 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sessions(args: argparse.Namespace) -> int:
+    """``livestate sessions list|show|drop STORE_URL [ID]``: handles only as fingerprints."""
+    import asyncio
+
+    from livestate.store import StoreError, open_store
+
+    async def run() -> int:
+        store = open_store(args.store)
+        try:
+            if args.action == "list":
+                for info in await store.list_sessions():
+                    lease = f"leased by {info.owner} ({info.lease_left:.1f} s)" if info.owner else "free"
+                    print(
+                        f"{info.session_id}\t{info.state or '-'}\t{info.handle_fingerprint or 'no handle'}"
+                        f"\t{info.messages} unconfirmed\t{lease}"
+                    )
+                return 0
+            if not args.id:
+                print(f"livestate sessions {args.action}: a session id is needed", file=sys.stderr)
+                return 2
+            if args.action == "drop":
+                if await store.delete(args.id):
+                    print(f"dropped {args.id}")
+                    return 0
+                print(f"no session {args.id!r}", file=sys.stderr)
+                return 1
+            found = [i for i in await store.list_sessions() if i.session_id == args.id]
+            if not found:
+                print(f"no session {args.id!r}", file=sys.stderr)
+                return 1
+            try:
+                stored = await store.load(args.id)
+                health = "ok" if stored is not None else "no snapshot yet"
+            except StoreError as exc:
+                health = f"CORRUPT: {exc}"
+            for name, value in attrs.asdict(found[0]).items():
+                print(f"{name}: {value}")
+            print(f"records: {health}")
+            return 0 if not health.startswith("CORRUPT") else 1
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``livestate`` console script; returns the exit status."""
     parser = argparse.ArgumentParser(prog="livestate", description=__doc__)
@@ -81,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--readme", default="README.md", help="README with generated sections ('' for none)"
     )
     diagrams.set_defaults(run=_diagrams)
+    sessions = commands.add_parser("sessions", help="list, show or drop sessions in a store")
+    sessions.add_argument("action", choices=["list", "show", "drop"])
+    sessions.add_argument("store", help="sqlite:///path/file.db, a path, or redis://host:port/db")
+    sessions.add_argument("id", nargs="?", help="the session id (show, drop)")
+    sessions.set_defaults(run=_sessions)
     replay = commands.add_parser("replay", help="replay a journal: timeline and summary")
     replay.add_argument("journal", help="a JSON Lines journal written by livestate.journal.Journal")
     replay.add_argument("--format", choices=["text", "json"], default="text")

@@ -184,3 +184,29 @@ def test_handles_never_reach_the_list(tmp_path: Path) -> None:
 
 
 _ = wire
+
+
+def test_the_cli_lists_shows_and_drops_sessions_showing_handles_only_as_fingerprints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from livestate.cli import main
+
+    async def seed() -> None:
+        store = SQLiteStore(tmp_path / "s.db")
+        driver = helpers.driver(vertex=True).live()
+        driver.send(helpers.audio("m1"))
+        driver.server(helpers.update("secret-handle-xyz", index=0))
+        lease = await store.acquire("call-9", "w", 5.0)
+        ops = [Append(seq=s, frame=encode_frame(m)) for s, m in driver.buffer.items()]
+        await store.write(lease, ops, driver.session.snapshot(), saved_at=1.0)
+        await store.close()
+
+    run(seed())
+    url = f"sqlite://{tmp_path / 's.db'}"
+    codes = [main(["sessions", "list", url]), main(["sessions", "show", url, "call-9"])]
+    codes += [main(["sessions", "drop", url, "call-9"]), main(["sessions", "show", url, "call-9"])]
+    out = capsys.readouterr()
+    assert codes == [0, 0, 0, 1]
+    assert "secret-handle-xyz" not in out.out + out.err
+    assert "call-9\tSETUP_COMPLETE\tsha256:" in out.out or "call-9\tRESUMABLE\tsha256:" in out.out
+    assert "1 unconfirmed" in out.out and "records: ok" in out.out and "dropped call-9" in out.out
