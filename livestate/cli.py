@@ -1,4 +1,4 @@
-"""The ``livestate`` command: ``demo``, ``timeline``, ``replay``, ``diagrams``, ``--version``.
+"""The ``livestate`` command: ``demo``, ``timeline``, ``replay``, ``diagrams``, ``sessions``, ``--version``.
 
 A subcommand whose optional extra is not installed says so in one line, with the install command, and exits
 with status 2; it never shows a traceback.
@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import attrs
 
 __all__ = ["EXTRAS", "main", "missing_extra"]
 
@@ -41,6 +43,7 @@ EXTRAS: dict[str, str] = {
     "google": "genai",
     "opentelemetry": "otel",
     "orjson": "speed",
+    "redis": "redis",
 }
 
 
@@ -136,6 +139,51 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sessions(args: argparse.Namespace) -> int:
+    """``livestate sessions list|show|drop STORE_URL [ID]``: handles only as fingerprints."""
+    import asyncio
+
+    from livestate.store import StoreError, open_store
+
+    async def run() -> int:
+        store = open_store(args.store)
+        try:
+            if args.action == "list":
+                for info in await store.list_sessions():
+                    lease = f"leased by {info.owner} ({info.lease_left:.1f} s)" if info.owner else "free"
+                    print(
+                        f"{info.session_id}\t{info.state or '-'}\t{info.handle_fingerprint or 'no handle'}"
+                        f"\t{info.messages} unconfirmed\t{lease}"
+                    )
+                return 0
+            if not args.id:
+                print(f"livestate sessions {args.action}: a session id is needed", file=sys.stderr)
+                return 2
+            if args.action == "drop":
+                if await store.delete(args.id):
+                    print(f"dropped {args.id}")
+                    return 0
+                print(f"no session {args.id!r}", file=sys.stderr)
+                return 1
+            found = [i for i in await store.list_sessions() if i.session_id == args.id]
+            if not found:
+                print(f"no session {args.id!r}", file=sys.stderr)
+                return 1
+            try:
+                stored = await store.load(args.id)
+                health = "ok" if stored is not None else "no snapshot yet"
+            except StoreError as exc:
+                health = f"CORRUPT: {exc}"
+            for name, value in attrs.asdict(found[0]).items():
+                print(f"{name}: {value}")
+            print(f"records: {health}")
+            return 0 if not health.startswith("CORRUPT") else 1
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def _timeline(args: argparse.Namespace) -> int:
     from livestate import journal, picture
 
@@ -219,6 +267,15 @@ def _parser() -> argparse.ArgumentParser:
         "none with it)",
     )
     diagrams.set_defaults(run=_diagrams)
+    sessions = commands.add_parser(
+        "sessions",
+        help="list, show or drop sessions in a store",
+        description="List, show or drop the sessions a store holds (handles only as fingerprints).",
+    )
+    sessions.add_argument("action", choices=["list", "show", "drop"])
+    sessions.add_argument("store", help="sqlite:///path/file.db, a path, or redis://host:port/db")
+    sessions.add_argument("id", nargs="?", help="the session id (show, drop)")
+    sessions.set_defaults(run=_sessions)
     return parser
 
 

@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 if ! command -v dot >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) || echo "graphviz (dot) not installed: SVG checks will be skipped"
 fi
+if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || echo "redis-server not installed: the Redis store tests will fail"
+fi
 python3 -m venv .venv
 # editable_mode=compat: a plain path entry in a .pth file. The default (an import hook) hides the package
 # from mypy, so a project type-checking against this checkout would not find livestate.

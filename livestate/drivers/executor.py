@@ -48,6 +48,8 @@ from livestate.machine import LIVE, TERMINAL, SessionState
 from livestate.policy import SessionConfig
 from livestate.session import Session, SessionSnapshot
 from livestate.stats import SessionStats, StatsCollector, reconnect_cause
+from livestate.store.base import SessionStore
+from livestate.store.persist import StorePersistence
 
 __all__ = ["CommandExecutor", "Item", "Link", "LinkClosed", "Started"]
 
@@ -128,6 +130,7 @@ class CommandExecutor(abc.ABC):
         max_outgoing: int = 256,
         session_id: str | None = None,
         telemetry: Telemetry | None = None,
+        store: SessionStore | StorePersistence | None = None,
     ) -> None:
         if max_queued_items < 1 or max_outgoing < 1:
             raise UsageError("max_queued_items and max_outgoing must be at least 1")
@@ -162,6 +165,12 @@ class CommandExecutor(abc.ABC):
         self._senders_waiting = 0
         self._failure: c.SessionFailed | None = None
         self._collecting: list[tuple[int, wire.ClientMessage]] | None = None
+        # write-ahead to a SessionStore; ``store`` also takes a StorePersistence
+        self._persistence = (
+            store
+            if store is None or isinstance(store, StorePersistence)
+            else StorePersistence(store, self.session_id)
+        )
 
     # --- the transport's part ---------------------------------------------------------------------
 
@@ -218,6 +227,8 @@ class CommandExecutor(abc.ABC):
         if state in TERMINAL:
             raise UsageError(f"cannot start a session that is {state.name}")
         self._started = True
+        if self._persistence is not None:  # lease, first snapshot
+            await self._persistence.start(self)
         if state is SessionState.IDLE:
             self._handle(Connect(at=self.now()))
         else:
@@ -247,6 +258,8 @@ class CommandExecutor(abc.ABC):
                 self._check_usable("send()")
                 raise
             break
+        if self._persistence is not None:  # send() returns once the message is stored
+            await self._persistence.flush()
         await asyncio.sleep(0)
 
     async def wait_live(self, timeout: float | None = None) -> None:
@@ -314,6 +327,8 @@ class CommandExecutor(abc.ABC):
         for task in tasks:
             task.cancel()
         self._changed.pulse()
+        if self._persistence is not None:  # the session ended: forget it there
+            await self._persistence.stop()
         return tuple(collected)
 
     def __aiter__(self) -> AsyncIterator[Item]:
@@ -428,6 +443,8 @@ class CommandExecutor(abc.ABC):
     def _execute(self, out: tuple[c.Command, ...]) -> None:
         ended = changed = False
         released: dict[int, wire.ClientMessage] = {}
+        if self._persistence is not None:  # record the batch before carrying it out
+            self._persistence.observe(self.session, out)
         for command in out:
             if isinstance(command, _HANDING_BACK) and command.seqs:
                 messages = tuple((s, released[s]) for s in command.seqs if s in released)
@@ -568,7 +585,10 @@ class CommandExecutor(abc.ABC):
     async def _write(self, link: Link) -> None:
         try:
             while True:
-                await self._send(link, await link.outgoing.get())
+                message = await link.outgoing.get()
+                if self._persistence is not None:  # write-ahead before the wire
+                    await self._persistence.flush()
+                await self._send(link, message)
                 if link.outgoing.qsize() < self.max_outgoing:
                     self._changed.pulse()
         except LinkClosed:

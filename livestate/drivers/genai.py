@@ -41,9 +41,10 @@ from livestate.errors import ProtocolError
 from livestate.events import Event
 from livestate.policy import SessionConfig
 from livestate.session import SessionSnapshot
+from livestate.store import SessionStore, StorePersistence, resuming
 from livestate.wire.codec import structure, unstructure
 
-__all__ = ["GenaiLiveSession", "Item", "connect", "from_sdk", "live_connect_config"]
+__all__ = ["GenaiLiveSession", "Item", "connect", "from_sdk", "live_connect_config", "resume"]
 
 
 def live_connect_config(setup: wire.Setup) -> types.LiveConnectConfig:
@@ -98,6 +99,7 @@ class GenaiLiveSession(CommandExecutor):
         max_outgoing: int = 256,
         session_id: str | None = None,
         telemetry: Telemetry | None = None,
+        store: SessionStore | StorePersistence | None = None,
     ) -> None:
         super().__init__(
             config,
@@ -109,6 +111,7 @@ class GenaiLiveSession(CommandExecutor):
             max_outgoing=max_outgoing,
             session_id=session_id,
             telemetry=telemetry,
+            store=store,
         )
         self.client = client
         # The SDK picks websockets' default logger: mask secrets on it while this session is open.
@@ -190,3 +193,14 @@ def connect(client: Client, config: SessionConfig, **options: Any) -> Started[Ge
     """``async with connect(client, config) as live:`` — a :class:`GenaiLiveSession`, started, and closed on
     exit. ``client`` is a ``google.genai.Client`` (API key, Vertex credentials, ``http_options`` as usual)."""
     return Started(lambda: GenaiLiveSession(client, config, **options))
+
+
+def resume(
+    client: Client, store: SessionStore, session_id: str, **options: Any
+) -> resuming[GenaiLiveSession]:
+    """``async with resume(client, store, session_id) as live:`` — take over a session kept in ``store`` (see
+    ``livestate.drivers.websockets.resume``)."""
+    take = {k: options.pop(k) for k in ("owner", "lease_ttl", "wait") if k in options}
+    return resuming(
+        store, session_id, lambda config, **kw: GenaiLiveSession(client, config, **kw, **options), **take
+    )

@@ -29,6 +29,7 @@ from livestate.drivers.telemetry import Telemetry
 from livestate.events import Event
 from livestate.policy import SessionConfig
 from livestate.session import SessionSnapshot
+from livestate.store import SessionStore, StorePersistence, resuming
 
 __all__ = [
     "GEMINI_API_URL",
@@ -38,6 +39,7 @@ __all__ = [
     "connect",
     "handshake_failure",
     "link_closed",
+    "resume",
     "vertex_url",
 ]
 
@@ -81,6 +83,7 @@ class LiveSession(CommandExecutor):
         max_outgoing: int = 256,
         session_id: str | None = None,
         telemetry: Telemetry | None = None,
+        store: SessionStore | StorePersistence | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 60.0,
         open_timeout: float = 10.0,
@@ -98,6 +101,7 @@ class LiveSession(CommandExecutor):
             max_outgoing=max_outgoing,
             session_id=session_id,
             telemetry=telemetry,
+            store=store,
         )
         self.url = url
         self._headers = dict(headers or {})
@@ -180,3 +184,13 @@ def connect(url: str, config: SessionConfig, **options: Any) -> Started[LiveSess
     """``async with connect(url, config, headers=...) as live:`` — a :class:`LiveSession`, started, and
     closed on exit. ``options`` are :class:`LiveSession`'s keyword arguments."""
     return Started(lambda: LiveSession(url, config, **options))
+
+
+def resume(url: str, store: SessionStore, session_id: str, **options: Any) -> resuming[LiveSession]:
+    """``async with resume(url, store, session_id) as live:`` — take over a session another process kept in
+    ``store`` (it crashed, or was redeployed): take its lease (``SessionLeased`` while a live worker holds it;
+    ``wait=`` seconds for a dead one's lease to lapse), restore its snapshot, reconnect with the stored handle
+    and replay exactly the unconfirmed messages. ``owner``, ``lease_ttl`` and ``wait`` go to
+    ``livestate.store.take_over``; other options are :class:`LiveSession`'s."""
+    take = {k: options.pop(k) for k in ("owner", "lease_ttl", "wait") if k in options}
+    return resuming(store, session_id, lambda config, **kw: LiveSession(url, config, **kw, **options), **take)

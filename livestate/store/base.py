@@ -1,0 +1,252 @@
+"""What every session store is: the ``SessionStore`` protocol, its records, its errors, and the record codec.
+
+A store keeps, per session id: the session snapshot (``Session.snapshot()``, handle included), the client
+messages the server has not confirmed (by seq, written *before* they go on the wire), and a lease with a
+fencing token. A writer holds the lease's token; the store refuses any write whose token is not the latest
+one it issued (``LeaseLost``), so a worker that lost its lease can never overwrite its successor's state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from livestate import wire
+from livestate.buffer import ReplayBuffer
+from livestate.errors import LiveStateError
+from livestate.journal import JournalError, fingerprint, snapshot_from_json
+from livestate.session import SessionSnapshot
+
+__all__ = [
+    "Append",
+    "Drop",
+    "Lease",
+    "LeaseLost",
+    "Op",
+    "SessionInfo",
+    "SessionLeased",
+    "SessionStore",
+    "StoreError",
+    "StoredSession",
+    "Trim",
+    "decode_frame",
+    "default_owner",
+    "encode_frame",
+]
+
+
+class StoreError(LiveStateError):
+    """A store record is missing, truncated, corrupt or inconsistent; the message names the session and
+    what is wrong. A session whose records raise this is never resumed."""
+
+
+class SessionLeased(StoreError):
+    """Another live worker holds the session's lease: it carries the session on; this worker must not."""
+
+    def __init__(self, session_id: str, owner: str, expires_in: float) -> None:
+        super().__init__(f"session {session_id!r} is leased by {owner!r} for another {expires_in:.2f} s")
+        self.session_id = session_id
+        self.owner = owner
+        self.expires_in = expires_in
+
+
+class LeaseLost(StoreError):
+    """A write or renewal with a fencing token that is no longer the session's latest: another worker took
+    the session over. The store refused the write; this worker must stop carrying the session."""
+
+
+@attrs.frozen(kw_only=True)
+class Lease:
+    """A held lease: the right to write one session's records while ``token`` is its latest token."""
+
+    session_id: str
+    #: Who holds it (``host:pid:random``).
+    owner: str
+    #: The fencing token: grows by one with every acquisition; a write with an older one is refused.
+    token: int
+    #: Lease lifetime in seconds; renew well before it lapses.
+    ttl: float
+
+
+@attrs.frozen(kw_only=True)
+class Append:
+    """Write-ahead: a client message, kept under ``seq`` until trimmed."""
+
+    seq: int
+    #: The message as its JSON wire frame (``encode_frame``).
+    frame: str
+
+
+@attrs.frozen(kw_only=True)
+class Trim:
+    """Forget every message with a seq up to ``seq`` (the server confirmed them)."""
+
+    seq: int
+
+
+@attrs.frozen(kw_only=True)
+class Drop:
+    """Forget these seqs (confirmed by a handle, or handed back to the application)."""
+
+    seqs: tuple[int, ...]
+
+
+Op = Append | Trim | Drop
+
+
+@attrs.frozen(kw_only=True)
+class SessionInfo:
+    """What ``list_sessions`` shows: never the handle, only its fingerprint."""
+
+    session_id: str
+    #: The session's state name when last saved (``None`` before the first snapshot).
+    state: str | None
+    #: ``sha256:…`` of the stored handle, or ``None``.
+    handle_fingerprint: str | None
+    #: Wall-clock time (``time.time()``) of the last snapshot and of the last handle change.
+    saved_at: float | None
+    handle_at: float | None
+    #: Unconfirmed messages stored.
+    messages: int
+    #: The current lease holder and its remaining seconds (``None`` when nobody holds it).
+    owner: str | None
+    lease_left: float | None
+
+
+@attrs.frozen(kw_only=True)
+class StoredSession:
+    """A session as the store holds it, checked: snapshot and buffer agree."""
+
+    snapshot: SessionSnapshot
+    buffer: ReplayBuffer = attrs.field(eq=False)
+    #: Wall-clock time of the snapshot: the new process passes ``now - saved_at`` as ``restored_after``.
+    saved_at: float
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Where sessions outlive their process. Every method is a coroutine; writes take the writer's lease and
+    are refused with ``LeaseLost`` when its token is stale."""
+
+    async def acquire(self, session_id: str, owner: str, ttl: float) -> Lease:
+        """Take the session's lease (a new fencing token), or raise ``SessionLeased``."""
+        ...
+
+    async def renew(self, lease: Lease) -> None:
+        """Extend the lease by its ttl; ``LeaseLost`` if another worker took it over."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease up (nothing happens when it was already taken over)."""
+        ...
+
+    async def write(
+        self, lease: Lease, ops: Sequence[Op], snapshot: SessionSnapshot | None, *, saved_at: float
+    ) -> None:
+        """Atomically apply ``ops`` in order, then store ``snapshot`` (if given); ``LeaseLost`` if stale."""
+        ...
+
+    async def load(self, session_id: str) -> StoredSession | None:
+        """The session's snapshot and unconfirmed messages (``None`` when it has no snapshot yet);
+        ``StoreError`` naming the session if a record is corrupt or the buffer does not match."""
+        ...
+
+    async def unconfirmed(self, session_id: str) -> list[tuple[int, wire.ClientMessage]]:
+        """The stored unconfirmed messages, oldest first."""
+        ...
+
+    async def list_sessions(self) -> list[SessionInfo]:
+        """Every stored session, by id."""
+        ...
+
+    async def delete(self, session_id: str) -> bool:
+        """Forget a session and its messages and lease; whether it existed."""
+        ...
+
+    async def expire(self, now: float | None = None) -> list[str]:
+        """Delete every session whose handle (or, lacking one, last snapshot) is older than its config's
+        ``handle_ttl``, and no lease holds; return their ids."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+def default_owner() -> str:
+    """``host:pid:random``: names a worker in leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def encode_frame(message: wire.ClientMessage) -> str:
+    """A client message as its JSON wire frame."""
+    return wire.encode(message)
+
+
+def checksum(text: str) -> str:
+    """A short digest stored beside a record, so truncation or tampering is caught on load."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def decode_frame(session_id: str, seq: int, text: str) -> wire.ClientMessage:
+    """The inverse of :func:`encode_frame`; ``StoreError`` naming the session and seq if it is corrupt."""
+    try:
+        message = wire.decode_client(text)
+    except Exception as exc:
+        raise StoreError(f"session {session_id!r}: message seq {seq} is corrupt: {exc}") from None
+    return message
+
+
+def decode_snapshot(session_id: str, text: str) -> SessionSnapshot:
+    """A stored snapshot; ``StoreError`` naming the session (never quoting the text: it holds a handle)."""
+    try:
+        return snapshot_from_json(text)
+    except JournalError as exc:
+        problem = str(exc).split(":", 1)[-1].strip()
+        if "handle" in problem.lower() or len(problem) > 200:
+            problem = "it does not decode"
+        raise StoreError(f"session {session_id!r}: the snapshot is corrupt: {problem}") from None
+
+
+def check(
+    session_id: str, snapshot: SessionSnapshot, items: list[tuple[int, wire.ClientMessage]], saved_at: float
+) -> StoredSession:
+    """Snapshot and buffer must agree: every seq the snapshot holds unconfirmed has its message, and no
+    message is stored that the snapshot does not know. ``StoreError`` otherwise."""
+    wanted = [u.seq for u in snapshot.unconsumed]
+    have = [seq for seq, _ in items]
+    missing = sorted(set(wanted) - set(have))
+    if missing:
+        raise StoreError(
+            f"session {session_id!r}: the buffer lacks {len(missing)} unconfirmed messages "
+            f"(seqs {missing[:5]}{'…' if len(missing) > 5 else ''}): refusing to resume with a wrong buffer"
+        )
+    extra = [seq for seq in have if seq > snapshot.seq]
+    if extra:
+        raise StoreError(
+            f"session {session_id!r}: the buffer holds seqs {extra[:5]} past the snapshot's last seq "
+            f"{snapshot.seq}: refusing to resume with a wrong buffer"
+        )
+    keep = set(wanted)
+    return StoredSession(
+        snapshot=snapshot,
+        buffer=ReplayBuffer.from_items([(s, m) for s, m in items if s in keep]),
+        saved_at=saved_at,
+    )
+
+
+def handle_fingerprint(snapshot: SessionSnapshot) -> str | None:
+    """The snapshot's handle as a fingerprint (what lists show), or ``None``."""
+    return None if snapshot.handle is None else fingerprint(snapshot.handle)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
