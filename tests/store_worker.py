@@ -18,15 +18,13 @@ from livestate.store import SessionLeased, open_store
 from livestate.testing.server import tag_of
 
 LEASE_TTL = 1.0
+#: The default config apart from the knobs that only scale time.
 FAST = {
     "goaway_margin": 0.1,
     "backoff_initial": 0.02,
     "backoff_max": 0.2,
     "setup_timeout": 2.0,
-    "healthy_after": 0.5,
     "guard_window": 0.1,
-    "max_attempts_per_outage": 20,
-    "max_attempts_per_session": 500,
 }
 
 

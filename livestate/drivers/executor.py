@@ -465,9 +465,10 @@ class CommandExecutor(abc.ABC):
                 case c.DropBuffered():
                     released.update(self.buffer.apply(command))
                     changed = True
-                case c.OpenConnection(connection=number, setup=setup):
-                    self._dial(number, setup)
-                case c.ReconnectWithHandle(connection=number, setup=setup):
+                case (
+                    c.OpenConnection(connection=number, setup=setup)
+                    | c.ReconnectWithHandle(connection=number, setup=setup)
+                ):
                     self._dial(number, setup)
                 case c.CloseConnection(code=code, reason=reason):
                     self._close_link(code, reason)
