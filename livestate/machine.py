@@ -7,7 +7,12 @@ explanation are all built from this table, so they cannot disagree.
 Policy for pairs the table does not list: the session raises (``ProtocolError`` for a server message,
 ``UsageError`` for an application event) and stays as it was, except that ``CLOSED`` and ``FAILED`` absorb
 every transport event. Rows with the same trigger and source are tried in order; the first whose conditions
-hold wins, and each guarded group ends with an unconditional row.
+hold wins, and each guarded group ends with an unconditional row. That policy, and what the session asks of
+a state on every event (is it started, live, ended, can it drain), are each state's :data:`TRAITS`, derived
+here from the table and the state sets, so no handler tests a state itself.
+
+Callbacks and conditions are the session model's methods named in the table; ``transitions`` calls them with
+the trigger's inputs as arguments (``event``, and for ``go_away`` the ``deadline``), not an ``EventData``.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ __all__ = [
     "STATE_DOCS",
     "TABLE",
     "TERMINAL",
+    "TRAITS",
     "TRIGGERS",
     "Row",
     "SessionState",
+    "Traits",
     "fire",
 ]
 
@@ -202,6 +209,32 @@ TABLE: tuple[Row, ...] = (
 TRIGGERS: tuple[str, ...] = tuple(dict.fromkeys(row.trigger for row in TABLE))
 
 
+@attrs.frozen
+class Traits:
+    """What a state means for every event the session handles (derived from the table, never tested one by
+    one in handlers)."""
+
+    #: ``Connect`` has happened: before it, any other event is a usage error.
+    started: bool
+    #: A connection is past ``setupComplete``: content takes the fast path, client messages go out.
+    live: bool
+    #: Terminal: transport events are absorbed, application sends refused.
+    ended: bool
+    #: The table has a ``drain`` row from here: after every event, the session tries it.
+    drains: bool
+
+
+TRAITS: dict[SessionState, Traits] = {
+    state: Traits(
+        started=state is not S.IDLE,
+        live=state in LIVE,
+        ended=state in TERMINAL,
+        drains=any(row.trigger == "drain" and state in row.sources for row in TABLE),
+    )
+    for state in SessionState
+}
+
+
 def transitions_config() -> list[dict[str, Any]]:
     """The table in the form ``transitions.Machine`` takes (also used by the diagrams)."""
     out = []
@@ -228,7 +261,7 @@ MACHINE = Machine(
     initial=None,
     transitions=transitions_config(),
     auto_transitions=False,
-    send_event=True,
+    send_event=False,
     queued=False,
     ignore_invalid_triggers=False,
 )

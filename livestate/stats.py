@@ -119,7 +119,7 @@ class StatsCollector:
     def snapshot(self, session: Session) -> SessionStats:
         """The figures now."""
         config = session.config
-        unconfirmed = len(session.unconsumed)
+        unconfirmed = session.unconfirmed_count
         return SessionStats(
             state=session.state,
             state_since=self._state_since,

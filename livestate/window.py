@@ -13,13 +13,16 @@ from collections.abc import Callable
 import attrs
 
 from livestate import wire
-from livestate.errors import ProtocolError, UsageError
+from livestate.errors import BufferFull, ProtocolError, UsageError
+from livestate.policy import SessionConfig
 
 __all__ = [
     "Unconsumed",
+    "admit",
     "approximate_size",
     "checked_size",
     "evict_count",
+    "is_full",
     "mark_sent",
     "replay_runs",
     "sent_count",
@@ -102,6 +105,33 @@ def evict_count(
         freed += entries[count].size
         count += 1
     return count
+
+
+def is_full(count: int, buffered_bytes: int, size: int, config: SessionConfig) -> bool:
+    """Whether a buffer of ``count`` messages and ``buffered_bytes`` bytes has no room for ``size`` more."""
+    return count >= config.max_buffer_messages or buffered_bytes + size > config.max_buffer_bytes
+
+
+def admit(
+    message: wire.ClientMessage, count: int, buffered_bytes: int, config: SessionConfig
+) -> tuple[int, bool]:
+    """Check a client message at the door: its size (:func:`checked_size`), and whether the buffer must evict
+    the oldest to take it (``drop_oldest_when_full``). ``UsageError`` for a message that can never fit,
+    ``BufferFull`` when there is no room now."""
+    size = checked_size(message)
+    if size > config.max_buffer_bytes:
+        raise UsageError(
+            f"a {size}-byte message can never fit the replay buffer "
+            f"(SessionConfig.max_buffer_bytes={config.max_buffer_bytes})"
+        )
+    full = is_full(count, buffered_bytes, size, config)
+    if full and not config.drop_oldest_when_full:
+        raise BufferFull(
+            f"the replay buffer is full ({count} messages, {buffered_bytes} bytes; "
+            f"limits {config.max_buffer_messages} and {config.max_buffer_bytes}): wait for the server to "
+            f"confirm what was sent"
+        )
+    return size, full
 
 
 def approximate_size(message: wire.ClientMessage) -> int:

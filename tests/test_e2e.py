@@ -71,7 +71,10 @@ async def drive(live: LiveSession, prefix: str, count: int, *, interval: float =
         await asyncio.sleep(interval)
     # Let the last messages be confirmed before closing (a handle after the last send).
     for _ in range(50):
-        if not live.session.unconsumed and live.state in (SessionState.RESUMABLE, SessionState.GENERATING):
+        if not live.session.unconfirmed_count and live.state in (
+            SessionState.RESUMABLE,
+            SessionState.GENERATING,
+        ):
             break
         await asyncio.sleep(0.01)
     final = live.state

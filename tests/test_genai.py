@@ -68,7 +68,7 @@ async def exchange(
             await live.send(wire.RealtimeInput(text=tag))
             await asyncio.sleep(0.005)
         for _ in range(100):
-            if not live.session.unconsumed:
+            if not live.session.unconfirmed_count:
                 break
             await asyncio.sleep(0.01)
     await asyncio.wait_for(reader, 5)

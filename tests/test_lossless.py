@@ -107,7 +107,7 @@ def test_connections_that_complete_setup_but_never_make_progress_spend_the_budge
             break
         d.close(1011, "Internal error encountered.")
         d.advance(60.0)
-        if d.session.attempt_open:
+        if d.session.snapshot().attempt_open:
             d.server(wire.SetupComplete())  # accepted, then dropped before any handle or content
     assert d.session.state is S.FAILED
     assert len(d.of(commands.ReconnectWithHandle)) == 5
@@ -143,7 +143,10 @@ def reject_the_resume(d: Any) -> None:
     assert d.of(commands.ReconnectWithHandle)
     d.close(1007, "Request contains an invalid argument.")
     d.advance(60.0)
-    assert isinstance(d.log[-1], commands.StartTimer | commands.OpenConnection) or d.session.attempt_open
+    assert (
+        isinstance(d.log[-1], commands.StartTimer | commands.OpenConnection)
+        or d.session.snapshot().attempt_open
+    )
 
 
 @pytest.mark.parametrize("vertex", [True, False])
@@ -217,7 +220,7 @@ def test_the_application_can_discard_the_held_input_and_gets_it_back() -> None:
     assert dropped.seqs == (1, 2, 3)
     assert not [c for c in out if isinstance(c, commands.MessagesUnconfirmed)]
     assert d.buffer.seqs() == []
-    assert Timer.RESEED not in d.session.timers
+    assert Timer.RESEED not in d.session.deadlines()
 
 
 def test_the_old_opt_out_hands_the_unconsumed_input_back_with_the_messages() -> None:
@@ -493,7 +496,7 @@ def test_pending_tool_calls_are_capped_and_answered_by_id() -> None:
         d.server(tool_call("c", "d"))
     assert d.session.snapshot() == before
     d.send(wire.ToolResponse(function_responses=(wire.FunctionResponse(id="b", name="f", response={}),)))
-    assert [c.id for c in d.session.pending_calls.values()] == ["a"]
+    assert [c.id for c in d.session.snapshot().pending_calls] == ["a"]
 
 
 def test_id_less_calls_are_answered_by_name_oldest_first() -> None:
@@ -501,7 +504,7 @@ def test_id_less_calls_are_answered_by_name_oldest_first() -> None:
     calls = tuple(wire.FunctionCall(name=name, args={}) for name in ("f", "g", "f"))
     d.server(wire.ToolCall(function_calls=calls))
     d.send(wire.ToolResponse(function_responses=(wire.FunctionResponse(name="f", response={}),)))
-    assert [c.name for c in d.session.pending_calls.values()] == ["g", "f"]
+    assert [c.name for c in d.session.snapshot().pending_calls] == ["g", "f"]
     snapshot = d.session.snapshot()
     assert Session.restore(snapshot).snapshot() == snapshot
 

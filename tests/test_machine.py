@@ -48,14 +48,14 @@ class Stub:
         self.calls: list[str] = []
         self._guard = guard
 
-    def at_safe_point(self, _: Any) -> bool:
+    def at_safe_point(self, *_: Any, **__: Any) -> bool:
         return self._guard
 
-    def may_retry(self, _: Any) -> bool:
+    def may_retry(self, *_: Any, **__: Any) -> bool:
         return self._guard
 
     def __getattr__(self, name: str) -> Any:
-        return lambda _: self.calls.append(name)
+        return lambda *_, **__: self.calls.append(name)
 
 
 @pytest.mark.parametrize(("state", "trigger"), list(itertools.product(SessionState, TRIGGERS)))

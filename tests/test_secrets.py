@@ -82,7 +82,7 @@ async def talk(live: Any, count: int) -> list[Any]:
         await live.send(wire.RealtimeInput(text=f"m{i}" + ("?" if i % 20 == 19 else "")))
         await asyncio.sleep(0.005)
     for _ in range(100):
-        if not live.session.unconsumed:
+        if not live.session.unconfirmed_count:
             break
         await asyncio.sleep(0.01)
     await live.close()

@@ -317,7 +317,7 @@ def test_a_later_go_away_never_postpones_the_deadline() -> None:
     d.server(TURN)
     d.server(go_away(30.0))
     d.server(go_away(60.0))
-    assert d.session.timers[Timer.GO_AWAY] == 30.0
+    assert d.session.deadlines()[Timer.GO_AWAY] == 30.0
 
 
 # --- 6. reconnect -------------------------------------------------------------------------------
@@ -575,8 +575,8 @@ def test_a_session_without_recorder_keeps_nothing_per_event() -> None:
         d.send(audio(str(i)))
         d.server(TURN)
         d.server(update(f"h{i}", index=i + 1))
-    s = d.session
-    assert len(s.unconsumed) == 0 and s.pending_calls == {} and len(s.timers) == 1
+    s = d.session.snapshot()
+    assert len(s.unconsumed) == 0 and s.pending_calls == () and len(s.timers) == 1
     assert s.buffered_bytes == 0
 
 
@@ -593,8 +593,8 @@ def test_a_restore_in_another_clock_moves_every_stored_time() -> None:
     snapshot = d.session.snapshot()
     assert snapshot.last_at == 4.0 and snapshot.timers == ((Timer.HEALTHY, 10.0),)
     moved = Session.restore(snapshot, at=1000.0, elapsed=3.0)  # the new clock reads 1000; 3 s went by
-    assert moved.timers == {Timer.HEALTHY: 1000.0 - 3.0 + 6.0}
-    assert moved.last_at == 997.0
+    assert moved.deadlines() == {Timer.HEALTHY: 1000.0 - 3.0 + 6.0}
+    assert moved.snapshot().last_at == 997.0
     assert Session.restore(snapshot).snapshot() == snapshot
 
 
@@ -607,7 +607,7 @@ def test_a_handle_outlives_a_restart_only_within_its_lifetime(elapsed: float, re
         1006
     )  # ... and fails before setupComplete: the next backs off; the process dies meanwhile
     restarted = Session.restore(d.session.snapshot(), at=0.0, elapsed=elapsed)
-    timer, deadline = next(iter(restarted.timers.items()))
+    timer, deadline = next(iter(restarted.deadlines().items()))
     assert timer is Timer.BACKOFF and deadline < 0.0  # overdue in the new clock
     out = restarted.handle(events.TimerFired(at=0.0, timer=timer))
     opened = [c for c in out if isinstance(c, commands.OpenConnection | commands.ReconnectWithHandle)]

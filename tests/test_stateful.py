@@ -203,7 +203,7 @@ class Lifecycle(RuleBasedStateMachine):
             )
             server.connection = None
             return
-        fresh_after_loss = handle is None and self.session.established
+        fresh_after_loss = handle is None and self.session.snapshot().established
         if handle is None and server.latest is not None:
             # A new server-side session: the old conversation is gone; the session must say so.
             self.lost_with_notice |= set(server.handles[server.latest])
@@ -337,7 +337,7 @@ class Lifecycle(RuleBasedStateMachine):
     def go_away_deadline_honoured(self) -> None:
         if self.session.state is S.GOING_AWAY:
             assert self.go_away_limit is not None
-            assert self.session.timers[Timer.GO_AWAY] <= self.go_away_limit
+            assert self.session.deadlines()[Timer.GO_AWAY] <= self.go_away_limit
         else:
             self.go_away_limit = None
 

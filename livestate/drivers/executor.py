@@ -289,7 +289,7 @@ class CommandExecutor(abc.ABC):
         self._check_usable("drain()")
 
         async def confirmed() -> None:
-            while self.session.unconsumed and self.session.state not in TERMINAL:
+            while self.session.unconfirmed_count and self.session.state not in TERMINAL:
                 await self._changed.wait()
 
         with contextlib.suppress(asyncio.TimeoutError):

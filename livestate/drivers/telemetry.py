@@ -79,7 +79,7 @@ class SessionTelemetry:
 
     def __init__(self, telemetry: Telemetry, session_id: str, session: Session) -> None:
         self._t = telemetry
-        self._depth = len(session.unconsumed)
+        self._depth = session.unconfirmed_count
         self._gap_since: float | None = None
         self._span = telemetry.tracer.start_span(
             "livestate.session", attributes={"livestate.session_id": session_id}
@@ -115,7 +115,7 @@ class SessionTelemetry:
                 t.handed_back.add(command.count)
             elif isinstance(command, c.MessagesUnconfirmed):
                 t.unconfirmed.add(command.count)
-        depth = len(session.unconsumed)
+        depth = session.unconfirmed_count
         if depth != self._depth:
             t.depth.add(depth - self._depth)
             self._depth = depth

@@ -36,7 +36,8 @@ def due_timers(session: Session, until: float) -> Iterator[TimerFired]:
     """The ``TimerFired`` events due by ``until``, earliest first. Lazy: handle each one before asking for
     the next, since handling it may arm or cancel timers."""
     while (deadline := session.next_deadline()) is not None and deadline <= until:
-        timer = min(session.timers, key=lambda t: (session.timers[t], t.value))
+        armed = session.deadlines()
+        timer = min(armed, key=lambda t: (armed[t], t.value))
         yield TimerFired(at=deadline, timer=timer)
 
 
