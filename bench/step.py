@@ -5,8 +5,9 @@ Usage: python bench/step.py [--quick]
 References measured in the same run:
 - a plain dict-table floor: a slotted object whose state moves by one ``dict[(state, kind)]`` lookup;
 - a per-session ``transitions.Machine``: what a naive design pays in memory and per trigger.
-Targets (issue 3): content event <= 10x the floor; lifecycle transition <= 15 µs; <= 1 KiB per idle live
-session (no recorder); memory flat over 100,000 events; cost flat (<= 1.2x) from 1 to 10,000 sessions.
+Targets (issues 3 and 14): content event <= 0.5 µs and <= 7x the floor; lifecycle transition <= 15 µs;
+<= 1 KiB per idle live session (no recorder); memory flat over 100,000 events; cost flat (<= 1.2x) from 1 to
+10,000 sessions.
 """
 
 from __future__ import annotations

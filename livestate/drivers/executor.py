@@ -9,6 +9,10 @@ reports a bad one (a ``FrameRejected`` notice), hands a good one to the session 
 it, to the application. Connections are "links", numbered as the session numbers them;
 a link's events are reported with its number, so the session ignores a superseded one.
 
+Three rooms: a link's life and the transport's part (:mod:`livestate.drivers.links`), carrying out
+commands (:mod:`livestate.drivers.carrier`), and here the application's side (start, send, wait, drain,
+close, iterate).
+
 Memory is bounded with backpressure, never with loss: when the application stops iterating, the reader stops
 reading the socket once ``max_queued_items`` are waiting; ``send()`` waits while the connection's outgoing
 queue holds ``max_outgoing`` messages or the replay buffer is full.
@@ -16,98 +20,42 @@ queue holds ``max_outgoing`` messages or the replay buffer is full.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import contextlib
-import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
 
-import attrs
-
 from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
+from livestate.drivers.carrier import END, Carrier
+from livestate.drivers.links import Link, LinkClosed, Signal
 from livestate.drivers.telemetry import Telemetry, for_session
-from livestate.errors import BufferFull, ProtocolError, RecordingError, SessionFailedError, UsageError
+from livestate.errors import BufferFull, SessionFailedError, UsageError
 from livestate.events import (
     CloseRequested,
     Connect,
-    ConnectionClosed,
-    ConnectionOpened,
     DiscardRequested,
     Event,
-    MessageReceived,
     SendRequested,
     Timer,
-    TimerFired,
-    TransportFailed,
 )
-from livestate.machine import LIVE, TERMINAL, SessionState
+from livestate.machine import TERMINAL, SessionState
 from livestate.policy import SessionConfig
 from livestate.session import Session, SessionSnapshot
-from livestate.stats import SessionStats, StatsCollector, reconnect_cause
+from livestate.stats import SessionStats, StatsCollector
 from livestate.store.base import SessionStore
 from livestate.store.persist import StorePersistence
 
 __all__ = ["CommandExecutor", "Item", "Link", "LinkClosed", "Started"]
 
-#: The drivers' logger: one INFO line per lifecycle fact (connected, goAway, closed, backoff, resumed, fresh
-#: session, failed), each with ``extra`` fields ``session_id``, ``connection``, ``attempt`` and ``state`` for
-#: structured handlers. Never a handle.
-logger = logging.getLogger("livestate.driver")
-
 #: What iterating a live session yields: server messages and livestate notices.
 Item = wire.ServerMessage | c.Notice
 Handed = tuple[tuple[int, wire.ClientMessage], ...]
-_END = object()
-_HANDING_BACK = (c.MessagesDropped, c.MessagesUnconfirmed, c.SessionFailed)
 
 
-class LinkClosed(Exception):
-    """Raised by a transport when a link ended: the close code (1006 without a close frame) and reason.
-    ``fatal`` marks a failure no reconnect can fix (a bad URL, HTTP 401/403/404 at the handshake)."""
-
-    def __init__(self, code: int, reason: str = "", *, fatal: bool = False) -> None:
-        super().__init__(code, reason)
-        self.code = code
-        self.reason = reason
-        self.fatal = fatal
-
-
-class Link:
-    """One connection of the session, as a transport sees it."""
-
-    __slots__ = ("closing", "conn", "number", "outgoing", "reported", "task")
-
-    def __init__(self, number: int) -> None:
-        self.number = number
-        #: The transport's connection object, once open.
-        self.conn: Any = None
-        self.outgoing: asyncio.Queue[wire.ClientMessage] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
-        self.closing: asyncio.Task[None] | None = None
-        self.reported = False
-
-
-class _Signal:
-    """Wakes every waiter each time it is pulsed (a fresh ``asyncio.Event`` per pulse)."""
-
-    __slots__ = ("_event",)
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def pulse(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self) -> None:
-        await self._event.wait()
-
-
-class CommandExecutor(abc.ABC):
+class CommandExecutor(Carrier):
     """A session carried out on the running event loop. Subclasses implement the four transport methods.
 
     ``journal`` records every event (if it fails, the driver detaches it, logs a warning and yields a
@@ -157,7 +105,7 @@ class CommandExecutor(abc.ABC):
         self._links: list[Link] = []
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._live = asyncio.Event()
-        self._changed = _Signal()  # the buffer shrank, a link drained, the state changed, an item was taken
+        self._changed = Signal()  # the buffer shrank, a link drained, the state changed, an item was taken
         self._ended = False
         self._started = False
         self._closed = False
@@ -171,29 +119,6 @@ class CommandExecutor(abc.ABC):
             if store is None or isinstance(store, StorePersistence)
             else StorePersistence(store, self.session_id)
         )
-
-    # --- the transport's part ---------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def _open(self, link: Link, setup: wire.Setup) -> None:
-        """Open a connection, send ``setup``, set ``link.conn``; raise ``LinkClosed`` if it cannot."""
-
-    @abc.abstractmethod
-    def _receive(self, link: Link) -> AsyncIterator[Any]:
-        """Yield the link's server frames, undecoded (``setupComplete`` first); raise ``LinkClosed`` when it
-        ends."""
-
-    @abc.abstractmethod
-    def _decode(self, frame: Any) -> wire.ServerMessage:
-        """One frame :meth:`_receive` yielded, as a wire message; ``ProtocolError`` naming the field if bad."""
-
-    @abc.abstractmethod
-    async def _send(self, link: Link, message: wire.ClientMessage) -> None:
-        """Send one client message on the link."""
-
-    @abc.abstractmethod
-    async def _close(self, link: Link, code: int, reason: str) -> None:
-        """Close the link's connection."""
 
     # --- public API -------------------------------------------------------------------------------
 
@@ -346,12 +271,10 @@ class CommandExecutor(abc.ABC):
             self._iterating = False
         if self._items.qsize() < self.max_queued_items:
             self._changed.pulse()
-        if item is _END:
+        if item is END:
             self._ended = True
             raise StopAsyncIteration
         return item  # type: ignore[no-any-return]
-
-    # --- carrying out commands --------------------------------------------------------------------
 
     def _check_usable(self, what: str) -> None:
         if self._failure is not None:
@@ -368,264 +291,6 @@ class CommandExecutor(abc.ABC):
             await self._changed.wait()
         finally:
             self._senders_waiting -= 1
-
-    def _apply(self, event: Event) -> tuple[c.Command, ...]:
-        try:
-            out = self.session.handle(event)
-        except RecordingError as exc:
-            logger.warning(
-                "the session's recorder failed; carrying on without it: %s",
-                exc.__cause__,
-                extra=self._extra(),
-            )
-            self.session.recorder = None
-            self._items.put_nowait(c.RecorderFailed(error=repr(exc.__cause__)))
-            out = self.session.handle(event)
-        if out:
-            self._stats.observe(self.session, event, out)
-            if self._telemetry is not None:
-                self._telemetry.observe(self.session, event, out)
-            if logger.isEnabledFor(logging.INFO):
-                self._log(event, out)
-        return out
-
-    def _extra(self) -> dict[str, Any]:
-        session = self.session
-        return {
-            "session_id": self.session_id,
-            "connection": session.connection,
-            "attempt": session.outage_attempts,
-            "state": session.state.name,
-        }
-
-    def _log(self, event: Event, out: tuple[c.Command, ...]) -> None:
-        """One INFO line per lifecycle fact in ``out`` (WARNING for what the application must act on)."""
-        extra = self._extra()
-        for command in out:
-            match command:
-                case c.StateChanged(old=SessionState.CONNECTING, new=SessionState.SETUP_COMPLETE):
-                    logger.info("session %s connected", self.session_id, extra=extra)
-                case c.StateChanged(new=SessionState.GOING_AWAY) if isinstance(event, MessageReceived):
-                    left = getattr(event.message, "time_left", None)
-                    logger.info("goAway: %s left", left.text if left else "no time", extra=extra)
-                case c.StateChanged(new=SessionState.RECONNECTING, old=old) if (
-                    old is not SessionState.RECONNECTING
-                ):
-                    cause = reconnect_cause(old, event)
-                    reason = (
-                        f" {event.reason!r}" if isinstance(event, ConnectionClosed) and event.reason else ""
-                    )
-                    logger.info("connection lost (%s%s): reconnecting", cause, reason, extra=extra)
-                case c.StartTimer(timer=Timer.BACKOFF, deadline=deadline):
-                    logger.info(
-                        "backing off %.2f s before the next attempt", deadline - event.at, extra=extra
-                    )
-                case c.Resumed(state_restored=True, replayed=replayed):
-                    logger.info("resumed, %d messages replayed", replayed, extra=extra)
-                case c.Resumed(replayed=replayed, held=held):
-                    logger.info(
-                        "fresh session (state not restored): %d replayed, %d held for the re-seed",
-                        replayed,
-                        held,
-                        extra=extra,
-                    )
-                case (
-                    c.MessagesDropped(count=count, reason=reason)
-                    | c.MessagesUnconfirmed(count=count, reason=reason)
-                ):
-                    logger.warning("%d messages handed back: %s", count, reason, extra=extra)
-                case c.SessionFailed(reason=reason):
-                    logger.warning("session failed: %s", reason, extra=extra)
-
-    def _handle(self, event: Event) -> None:
-        self._execute(self._apply(event))
-
-    def _execute(self, out: tuple[c.Command, ...]) -> None:
-        ended = changed = False
-        released: dict[int, wire.ClientMessage] = {}
-        if self._persistence is not None:  # record the batch before carrying it out
-            self._persistence.observe(self.session, out)
-        for command in out:
-            if isinstance(command, _HANDING_BACK) and command.seqs:
-                messages = tuple((s, released[s]) for s in command.seqs if s in released)
-                command = attrs.evolve(command, messages=messages)
-                if self._collecting is not None and not isinstance(command, c.SessionFailed):
-                    self._collecting.extend(messages)
-            if self._on_command is not None:
-                self._on_command(command)
-            match command:
-                case c.SendMessage(message=message):
-                    self._transmit(message)
-                case c.BufferMessage() | c.TrimToIndex() | c.TrimSeqs():
-                    self.buffer.apply(command)
-                    changed = True
-                case c.ReplayBuffered():
-                    for _, message in self.buffer.apply(command):
-                        self._transmit(message)
-                case c.DropBuffered():
-                    released.update(self.buffer.apply(command))
-                    changed = True
-                case (
-                    c.OpenConnection(connection=number, setup=setup)
-                    | c.ReconnectWithHandle(connection=number, setup=setup)
-                ):
-                    self._dial(number, setup)
-                case c.CloseConnection(code=code, reason=reason):
-                    self._close_link(code, reason)
-                case c.StartTimer(timer=timer, deadline=deadline):
-                    self._arm(timer, deadline)
-                case c.CancelTimer(timer=timer):
-                    armed = self._timers.pop(timer, None)
-                    if armed is not None:
-                        armed.cancel()
-                case c.StateChanged(new=new):
-                    self._items.put_nowait(command)
-                    changed = True
-                    ended = self._on_state(new) or ended
-                case c.SessionFailed():
-                    self._failure = command
-                    self._items.put_nowait(command)
-                case _:  # the other notices: for the application
-                    self._items.put_nowait(command)
-        if ended:  # after the batch, so the notices that explain the end come first
-            self._items.put_nowait(_END)
-        if changed:
-            self._changed.pulse()
-
-    def _on_state(self, state: SessionState) -> bool:
-        if state in LIVE:
-            self._live.set()
-        else:
-            self._live.clear()
-        if state in TERMINAL:
-            for armed in self._timers.values():
-                armed.cancel()
-            self._timers.clear()
-            return True
-        return False
-
-    def _transmit(self, message: wire.ClientMessage) -> None:
-        if self._link is not None:
-            self._link.outgoing.put_nowait(message)
-
-    def _arm(self, timer: Timer, deadline: float) -> None:
-        old = self._timers.pop(timer, None)
-        if old is not None:
-            old.cancel()
-        self._timers[timer] = self._loop.call_at(self._t0 + deadline, self._fire, timer)
-
-    def _fire(self, timer: Timer) -> None:
-        self._timers.pop(timer, None)
-        self._handle(TimerFired(at=self.now(), timer=timer))
-
-    def _close_link(self, code: int, reason: str) -> None:
-        link = self._link
-        if link is None:
-            return
-        self._link = None
-        link.closing = asyncio.ensure_future(self._shut(link, code, reason))
-
-    async def _shut(self, link: Link, code: int, reason: str) -> None:
-        if link.conn is not None:
-            with contextlib.suppress(Exception):
-                await self._close(link, code, reason)
-        if link.task is not None and link.task is not asyncio.current_task():
-            link.task.cancel()
-            with contextlib.suppress(BaseException):
-                await link.task
-
-    def _dial(self, number: int, setup: wire.Setup) -> None:
-        previous = [old.closing for old in self._links if old.closing is not None and not old.closing.done()]
-        link = Link(number)
-        self._link = link
-        self._links = [*(old for old in self._links if old.task is not None and not old.task.done()), link]
-        link.task = asyncio.ensure_future(self._run(link, setup, previous))
-
-    async def _run(self, link: Link, setup: wire.Setup, previous: list[asyncio.Task[None]]) -> None:
-        for closing in previous:  # break before make: the service rejects a resume while the old one is open
-            with contextlib.suppress(BaseException):
-                await closing
-        writer: asyncio.Task[None] | None = None
-        code, reason = 1006, ""
-        try:
-            await self._open(link, setup)
-            self._handle(ConnectionOpened(at=self.now(), connection=link.number))
-            writer = asyncio.ensure_future(self._write(link))
-            async for frame in self._receive(link):
-                await self._room_to_read()
-                try:
-                    message = self._decode(frame)
-                except ProtocolError as exc:
-                    self._reject(link, exc)
-                    continue
-                self._on_message(link, message)
-        except LinkClosed as closed:
-            if closed.fatal:
-                self._fail(link, closed.reason)
-                return
-            code, reason = closed.code, closed.reason
-        except Exception as exc:  # a transport bug must fail the session loudly, never stall it
-            logger.exception("connection %d: the transport failed", link.number)
-            self._fail(link, f"the transport failed: {exc!r}")
-            return
-        finally:
-            if writer is not None:
-                writer.cancel()
-        self._report_closed(link, code, reason)
-
-    async def _room_to_read(self) -> None:
-        """Backpressure: while the application has ``max_queued_items`` unread, stop reading the socket
-        (unless a sender waits for buffer room, which only reading can free)."""
-        while (
-            self._items.qsize() >= self.max_queued_items
-            and not self._senders_waiting
-            and self.session.state not in TERMINAL
-        ):
-            await self._changed.wait()
-
-    async def _write(self, link: Link) -> None:
-        try:
-            while True:
-                message = await link.outgoing.get()
-                if self._persistence is not None:  # write-ahead before the wire
-                    await self._persistence.flush()
-                await self._send(link, message)
-                if link.outgoing.qsize() < self.max_outgoing:
-                    self._changed.pulse()
-        except LinkClosed:
-            return
-        except Exception as exc:  # the sender must never die silently: the session fails and says why
-            logger.exception("connection %d: sending failed", link.number)
-            self._fail(link, f"sending failed: {exc!r}")
-
-    def _fail(self, link: Link, reason: str) -> None:
-        if link.reported or self.session.state in TERMINAL:
-            return
-        link.reported = True
-        self._handle(TransportFailed(at=self.now(), reason=reason, connection=link.number))
-
-    def _on_message(self, link: Link, message: wire.ServerMessage) -> None:
-        deliver = link is self._link and self.session.state not in TERMINAL
-        try:
-            out = self._apply(MessageReceived(at=self.now(), message=message, connection=link.number))
-        except ProtocolError as exc:  # the session is unchanged; say so and go on
-            self._reject(link, exc)
-            return
-        if deliver:  # only what the session accepted reaches the application
-            self._items.put_nowait(message)
-        self._execute(out)
-
-    def _reject(self, link: Link, problem: ProtocolError) -> None:
-        """The one place a bad or impossible server frame is reported: a warning and a notice."""
-        logger.warning("connection %d: rejected a server frame: %s", link.number, problem)
-        self._items.put_nowait(c.FrameRejected(error=str(problem)))
-
-    def _report_closed(self, link: Link, code: int, reason: str) -> None:
-        if link.reported:
-            return
-        link.reported = True
-        if self.session.state not in TERMINAL:
-            self._handle(ConnectionClosed(at=self.now(), code=code, reason=reason, connection=link.number))
 
 
 E = TypeVar("E", bound=CommandExecutor)
