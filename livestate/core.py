@@ -106,6 +106,14 @@ class Core:
             if rec.session_attempts > 0:
                 rec.session_attempts -= 1
 
+    def consumed(self, index: int) -> None:
+        """Transparent mode: the server consumed up to wire ``index`` on this connection (an advance is
+        progress). The one place ``seen_index`` moves forward."""
+        rec = self.rec
+        if index > rec.seen_index:
+            self.progress()
+            rec.seen_index = index
+
     def safe(self) -> bool:
         """The turn is over, no call is pending, and a handle newer than any toolResponse is held."""
         rec = self.rec

@@ -106,7 +106,7 @@ class Lifecycle(Core):
         index = update.last_consumed_client_message_index
         if self.config.transparent:
             if index is not None:
-                rec.seen_index = index
+                self.consumed(index)
                 self.trim(lambda position, _: position <= index)
         else:
             horizon = event.at - self.config.guard_window
@@ -114,13 +114,10 @@ class Lifecycle(Core):
 
     def on_not_resumable(self, event: MessageReceived) -> None:
         """``not_resumable``: the last good handle stays; no trimming, but a consumed index counts."""
-        rec = self.rec
         index = event.message.last_consumed_client_message_index  # type: ignore[union-attr]
         if index is not None and self.config.transparent:
-            if index > rec.seen_index:
-                self.progress()
-            rec.seen_index = index
-        rec.resumable_now = False
+            self.consumed(index)
+        self.rec.resumable_now = False
 
     def on_go_away(self, event: Event, deadline: float) -> None:
         """``go_away``: arm the deadline timer, unless the deadline is now (then ``deadline`` follows at once)
