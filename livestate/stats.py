@@ -79,6 +79,8 @@ class StatsCollector:
         "_risked",
         "_sent",
         "_state_since",
+        "closed_gap",
+        "reconnect",
     )
 
     def __init__(self) -> None:
@@ -88,9 +90,15 @@ class StatsCollector:
         self._gap_since: float | None = None
         self._last_gap: float | None = None
         self._longest_gap = 0.0
+        #: What the last :meth:`observe` saw: the cause of a reconnect that began (``None``: none began) and
+        #: the length of a gap that ended (``None``: none ended). Telemetry reads these, so the two never
+        #: disagree.
+        self.reconnect: str | None = None
+        self.closed_gap: float | None = None
 
     def observe(self, session: Session, event: Event, out: tuple[c.Command, ...]) -> None:
         """Account for ``event``, which ``session`` just handled, returning ``out``."""
+        self.reconnect = self.closed_gap = None
         for command in out:
             kind = type(command)
             if kind is c.BufferMessage:
@@ -108,11 +116,12 @@ class StatsCollector:
         at = event.at
         self._state_since = at
         if change.new is SessionState.RECONNECTING and change.old is not SessionState.RECONNECTING:
-            self._reconnects[reconnect_cause(change.old, event)] += 1
+            self.reconnect = reconnect_cause(change.old, event)
+            self._reconnects[self.reconnect] += 1
         if change.old in LIVE and change.new not in LIVE:
             self._gap_since = at
         elif change.new in LIVE and change.old not in LIVE and self._gap_since is not None:
-            gap = at - self._gap_since
+            gap = self.closed_gap = at - self._gap_since
             self._last_gap, self._longest_gap = gap, max(self._longest_gap, gap)
             self._gap_since = None
 

@@ -60,7 +60,7 @@ class Carrier(Connections):
         if out:
             self._stats.observe(self.session, event, out)
             if self._telemetry is not None:
-                self._telemetry.observe(self.session, event, out)
+                self._telemetry.observe(self.session, event, out, self._stats)
             if logger.isEnabledFor(logging.INFO):
                 self._log(event, out)
         return out

@@ -27,9 +27,9 @@ from typing import Any
 from livestate import commands as c
 from livestate import wire
 from livestate.events import Event, MessageReceived
-from livestate.machine import LIVE, TERMINAL, SessionState
+from livestate.machine import TERMINAL, SessionState
 from livestate.session import Session
-from livestate.stats import reconnect_cause
+from livestate.stats import StatsCollector
 
 __all__ = ["Telemetry", "for_session"]
 
@@ -80,7 +80,6 @@ class SessionTelemetry:
     def __init__(self, telemetry: Telemetry, session_id: str, session: Session) -> None:
         self._t = telemetry
         self._depth = session.unconfirmed_count
-        self._gap_since: float | None = None
         self._span = telemetry.tracer.start_span(
             "livestate.session", attributes={"livestate.session_id": session_id}
         )
@@ -89,8 +88,11 @@ class SessionTelemetry:
         if self._depth:
             telemetry.depth.add(self._depth)
 
-    def observe(self, session: Session, event: Event, out: tuple[c.Command, ...]) -> None:
-        """Account for ``event``, which ``session`` just handled, returning ``out``."""
+    def observe(
+        self, session: Session, event: Event, out: tuple[c.Command, ...], stats: StatsCollector
+    ) -> None:
+        """Account for ``event``, which ``session`` just handled, returning ``out`` (``stats`` has just observed
+        the same, and says which reconnect began and which gap ended)."""
         t = self._t
         for command in out:
             if isinstance(command, c.OpenConnection | c.ReconnectWithHandle):
@@ -115,6 +117,10 @@ class SessionTelemetry:
                 t.handed_back.add(command.count)
             elif isinstance(command, c.MessagesUnconfirmed):
                 t.unconfirmed.add(command.count)
+        if stats.reconnect is not None:
+            t.reconnects.add(1, {"cause": stats.reconnect})
+        if stats.closed_gap is not None:
+            t.gap.record(stats.closed_gap)
         depth = session.unconfirmed_count
         if depth != self._depth:
             t.depth.add(depth - self._depth)
@@ -127,17 +133,9 @@ class SessionTelemetry:
         t = self._t
         t.sessions.add(-1, {"state": change.old.name})
         t.sessions.add(1, {"state": change.new.name})
-        at = event.at
         if change.new is SessionState.GOING_AWAY and isinstance(event, MessageReceived):
             left = event.message.time_left if isinstance(event.message, wire.GoAway) else None
             self._span.add_event("goAway", {"time_left": left.text if left else ""})
-        if change.new is SessionState.RECONNECTING and change.old is not SessionState.RECONNECTING:
-            t.reconnects.add(1, {"cause": reconnect_cause(change.old, event)})
-        if change.old in LIVE and change.new not in LIVE:
-            self._gap_since = at
-        elif change.new in LIVE and change.old not in LIVE and self._gap_since is not None:
-            t.gap.record(at - self._gap_since)
-            self._gap_since = None
 
     def _end_connection(self) -> None:
         if self._connection is not None:
