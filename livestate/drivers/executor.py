@@ -112,7 +112,7 @@ class CommandExecutor(abc.ABC):
 
     ``journal`` records every event (if it fails, the driver detaches it, logs a warning and yields a
     ``RecorderFailed`` notice; the session carries on); ``on_command`` sees every command as it is carried
-    out; ``restore`` takes what ``livestate.journal.load_state`` returned, to carry on a session another
+    out; ``restore`` takes what ``livestate.snapshots.load_state`` returned, to carry on a session another
     process saved ``restored_after`` seconds ago. ``max_queued_items`` bounds what waits for the application's
     iteration (the socket is not read meanwhile); ``max_outgoing`` bounds what waits for the socket (``send()``
     waits meanwhile). ``session_id`` names the session in log records and spans; ``telemetry`` picks
@@ -138,7 +138,7 @@ class CommandExecutor(abc.ABC):
         if restore is None:
             self.session = Session(config, recorder=journal)
             self.buffer = ReplayBuffer()
-        else:  # a session saved by another process (journal.save_state), ``restored_after`` seconds ago
+        else:  # a session saved by another process (snapshots.save_state), ``restored_after`` seconds ago
             snapshot, self.buffer = restore
             if snapshot.config != config:
                 raise UsageError("the snapshot was taken with another SessionConfig")
