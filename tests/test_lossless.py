@@ -196,7 +196,7 @@ def test_with_reseed_history_the_input_waits_for_the_reseed_then_goes_after_it()
     assert d.log[-1] == commands.TrimSeqs(seqs=(5, 6, 1, 2))
     assert d.buffer.seqs() == [3, 4]
     d.server(update("h3", index=6))
-    assert d.log[-1] == commands.TrimToIndex(seq=4) and d.buffer.seqs() == []
+    assert d.log[-1] == commands.TrimThrough(seq=4) and d.buffer.seqs() == []
     assert handed_back(d.log) == []
 
 

@@ -456,7 +456,7 @@ class CommandExecutor(abc.ABC):
             match command:
                 case c.SendMessage(message=message):
                     self._transmit(message)
-                case c.BufferMessage() | c.TrimToIndex() | c.TrimSeqs():
+                case c.BufferMessage() | c.TrimThrough() | c.TrimSeqs():
                     self.buffer.apply(command)
                     changed = True
                 case c.ReplayBuffered():
