@@ -156,7 +156,10 @@ def describe_command(command: c.Command) -> str:
 
 
 def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[TimelineRow], Summary]:
-    """Handle ``events`` with a fresh session; return the timeline and the summary."""
+    """Handle ``events`` with a fresh session; return the timeline and the summary.
+
+    "Replay" as in ``Session.replay`` and ``livestate replay``: recorded events handled again, nothing on the
+    wire (not the ``ReplayBuffered`` resend of unconfirmed messages)."""
     session = Session(config)
     rows: list[TimelineRow] = []
     counts: dict[str, int] = defaultdict(int)

@@ -155,7 +155,7 @@ class CommandExecutor(abc.ABC):
         self._items: asyncio.Queue[Any] = asyncio.Queue()
         self._link: Link | None = None
         self._links: list[Link] = []
-        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._alarms: dict[Timer, asyncio.TimerHandle] = {}  # the loop's callbacks for the session's timers
         self._live = asyncio.Event()
         self._changed = _Signal()  # the buffer shrank, a link drained, the state changed, an item was taken
         self._ended = False
@@ -475,7 +475,7 @@ class CommandExecutor(abc.ABC):
                 case c.StartTimer(timer=timer, deadline=deadline):
                     self._arm(timer, deadline)
                 case c.CancelTimer(timer=timer):
-                    armed = self._timers.pop(timer, None)
+                    armed = self._alarms.pop(timer, None)
                     if armed is not None:
                         armed.cancel()
                 case c.StateChanged(new=new):
@@ -498,9 +498,9 @@ class CommandExecutor(abc.ABC):
         else:
             self._live.clear()
         if state in TERMINAL:
-            for armed in self._timers.values():
+            for armed in self._alarms.values():
                 armed.cancel()
-            self._timers.clear()
+            self._alarms.clear()
             return True
         return False
 
@@ -509,13 +509,13 @@ class CommandExecutor(abc.ABC):
             self._link.outgoing.put_nowait(message)
 
     def _arm(self, timer: Timer, deadline: float) -> None:
-        old = self._timers.pop(timer, None)
+        old = self._alarms.pop(timer, None)
         if old is not None:
             old.cancel()
-        self._timers[timer] = self._loop.call_at(self._t0 + deadline, self._fire, timer)
+        self._alarms[timer] = self._loop.call_at(self._t0 + deadline, self._fire, timer)
 
     def _fire(self, timer: Timer) -> None:
-        self._timers.pop(timer, None)
+        self._alarms.pop(timer, None)
         self._handle(TimerFired(at=self.now(), timer=timer))
 
     def _close_link(self, code: int, reason: str) -> None:
