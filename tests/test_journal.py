@@ -21,6 +21,7 @@ from livestate.cli import main
 from livestate.errors import ProtocolError, RecordingError, UsageError
 from livestate.journal import Journal, JournalError, decode_event, encode_event, read_journal
 from livestate.testing import strategies
+from livestate.testing.reference import ReferenceDriver
 
 import transcript
 from helpers import config
@@ -88,7 +89,7 @@ def test_redaction_hides_handles_and_payloads_but_keeps_lengths() -> None:
     assert decoded.message.audio is not None and len(decoded.message.audio.data or "") == 400
 
 
-def record(name: str, path: Path, **kwargs: Any) -> transcript.Run:
+def record(name: str, path: Path, **kwargs: Any) -> ReferenceDriver:
     """Play a session script with a Journal as the recorder."""
     first = transcript.expected_wire(name)[1][0]
     assert isinstance(first, wire.Setup)

@@ -508,11 +508,10 @@ def test_id_less_calls_are_answered_by_name_oldest_first() -> None:
 
 def test_the_replay_summary_tells_unconfirmed_from_dropped_and_ignores_superseded_frames() -> None:
     from livestate import timeline
-
-    from helpers import Driver
+    from livestate.testing.reference import ReferenceDriver
 
     recorded: list[events.Event] = []
-    d = Driver(Session(config(), recorder=recorded.append)).live()
+    d = ReferenceDriver(Session(config(), recorder=recorded.append)).live()
     d.server(update("h1"))
     d.send(audio("a"))
     d.send(audio("b"))

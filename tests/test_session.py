@@ -17,11 +17,11 @@ from livestate import (
 )
 from livestate.events import Timer
 from livestate.policy import backoff_delay
+from livestate.testing.reference import ReferenceDriver
 
 from helpers import (
     TURN,
     TURN_COMPLETE,
-    Driver,
     audio,
     config,
     driver,
@@ -518,7 +518,7 @@ def test_closing_reports_unconfirmed_messages() -> None:
 # --- 10. event sourcing, snapshots, secrets -----------------------------------------------------
 
 
-def scripted(d: Driver) -> None:
+def scripted(d: ReferenceDriver) -> None:
     """Connect, trim, a goAway mid-turn drained at turnComplete, a drop, a backoff."""
     d.live()
     d.send(audio("a1"))
