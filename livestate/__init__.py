@@ -4,7 +4,7 @@ A pure, I/O-free, event-sourced state machine: parsed server messages and transp
 commands come out for a transport to carry out.
 """
 
-from livestate import commands, events, wire
+from livestate import commands, events, notices, wire
 from livestate.buffer import ReplayBuffer
 from livestate.errors import LiveStateError, ProtocolError, UsageError
 from livestate.machine import SessionState
@@ -28,5 +28,6 @@ __all__ = [
     "__version__",
     "commands",
     "events",
+    "notices",
     "wire",
 ]

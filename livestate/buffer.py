@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 from livestate import wire
-from livestate.commands import BufferMessage, Command, DropBuffered, ReplayBuffered, TrimSeqs, TrimToIndex
+from livestate.commands import BufferMessage, Command, DropBuffered, ReplayBuffered, TrimSeqs, TrimThrough
 
 __all__ = ["ReplayBuffer"]
 
@@ -49,7 +49,7 @@ class ReplayBuffer:
         kind = type(command)
         if kind is BufferMessage:
             self._messages[command.seq] = command.message  # type: ignore[union-attr]
-        elif kind is TrimToIndex:
+        elif kind is TrimThrough:
             self.trim(command.seq)  # type: ignore[union-attr]
         elif kind is ReplayBuffered:
             return list(self.replay(command.first_seq, command.last_seq))  # type: ignore[union-attr]

@@ -112,7 +112,7 @@ def _read(command: str, path: str) -> object:
         return None
 
 
-def _replay(args: argparse.Namespace) -> int:
+def _replay_journal(args: argparse.Namespace) -> int:
     import json
 
     import attrs
@@ -247,7 +247,7 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="replay a journal: a text timeline and a summary")
     replay.add_argument("journal", help="a JSON Lines journal written by livestate.journal.Journal")
     replay.add_argument("--format", choices=["text", "json"], default="text")
-    replay.set_defaults(run=_replay)
+    replay.set_defaults(run=_replay_journal)
 
     diagrams = commands.add_parser(
         "diagrams",

@@ -1,11 +1,12 @@
 """Outputs of the session: what the transport must do, in order, and what the application is told.
 
 Carry out every returned command, in the order given. Notices (``StateChanged``, ``Resumed``,
-``ToolCallsOrphaned``, ``TurnAborted``, ``MessagesDropped``, ``MessagesUnconfirmed``, ``SessionFailed``,
-``FrameRejected``) change nothing on the wire: hand them to the application.
+``ToolCallsOrphaned``, ``TurnAborted``, ``MessagesDropped``, ``MessagesUnconfirmed``, ``SessionFailed``, and
+from drivers ``FrameRejected``, ``RecorderFailed``) change nothing on the wire: hand them to the application.
+They live in :mod:`livestate.notices` and are importable from here too (the same classes).
 
 Every client message the application hands over ends in exactly one of two ways: confirmed (consumed by
-index, or covered by a handle: ``TrimToIndex`` / ``TrimSeqs``), or handed back by ``MessagesDropped`` (never
+index, or covered by a handle: ``TrimThrough`` / ``TrimSeqs``), or handed back by ``MessagesDropped`` (never
 delivered) or ``MessagesUnconfirmed`` (sent, but never proven consumed). The core names them by ``seq``; the
 transport, which holds the payloads, fills in ``messages`` (``ReplayBuffer.apply(DropBuffered(...))`` returns
 them).
@@ -17,7 +18,18 @@ import attrs
 
 from livestate import wire
 from livestate.events import Timer
-from livestate.machine import SessionState
+from livestate.notices import (
+    FrameRejected,
+    MessagesDropped,
+    MessagesUnconfirmed,
+    Notice,
+    RecorderFailed,
+    Resumed,
+    SessionFailed,
+    StateChanged,
+    ToolCallsOrphaned,
+    TurnAborted,
+)
 
 __all__ = [
     "BufferMessage",
@@ -40,6 +52,7 @@ __all__ = [
     "StateChanged",
     "ToolCallsOrphaned",
     "TrimSeqs",
+    "TrimThrough",
     "TrimToIndex",
     "TurnAborted",
 ]
@@ -83,16 +96,24 @@ class BufferMessage:
 
 
 @attrs.frozen(kw_only=True)
-class TrimToIndex:
-    """Forget every buffered message with a seq up to and including ``seq``: the server has it."""
+class TrimThrough:
+    """Forget every buffered message with a seq up to and including ``seq``: the server has them.
+
+    ``seq`` is livestate's own number, never a wire index (the session maps the index it came from). The old
+    name ``TrimToIndex`` is this same class."""
 
     seq: int
+
+
+#: The old name of :class:`TrimThrough` (it carries a seq, not a wire index), kept as the same class:
+#: ``isinstance``, ``match`` and equality work with either name.
+TrimToIndex = TrimThrough
 
 
 @attrs.frozen(kw_only=True)
 class TrimSeqs:
     """Forget exactly the buffered messages ``seqs``: the server has them. (Emitted instead of
-    ``TrimToIndex`` when the confirmed messages are not the oldest seqs, after a re-seed reordered the wire.)"""
+    ``TrimThrough`` when the confirmed messages are not the oldest seqs, after a re-seed reordered the wire.)"""
 
     seqs: tuple[int, ...]
 
@@ -136,111 +157,13 @@ class CloseConnection:
     reason: str
 
 
-@attrs.frozen(kw_only=True)
-class StateChanged:
-    """Notice: the session moved from ``old`` to ``new``."""
-
-    old: SessionState
-    new: SessionState
-
-
-@attrs.frozen(kw_only=True)
-class Resumed:
-    """Notice: a reconnect succeeded. ``state_restored=False`` means a fresh session: re-seed the history."""
-
-    state_restored: bool
-    #: How many buffered client messages are being replayed into the new connection.
-    replayed: int
-    #: A fresh session with ``reseed_history``: how many unconsumed messages wait for the application's
-    #: re-seed (its ``clientContent`` with ``turnComplete``) or ``reseed_timeout``, then go out.
-    held: int = 0
-
-
-@attrs.frozen(kw_only=True)
-class ToolCallsOrphaned:
-    """Notice: these calls came after the handle the session resumed from; the server no longer knows them."""
-
-    ids: tuple[str, ...]
-
-
-@attrs.frozen(kw_only=True)
-class TurnAborted:
-    """Notice: a reconnect cut the model's turn; no ``turnComplete`` will come for it."""
-
-
-def _messages_repr(messages: tuple[tuple[int, wire.ClientMessage], ...]) -> str:
-    return f"<{len(messages)} messages>"
-
-
-@attrs.frozen(kw_only=True)
-class MessagesDropped:
-    """Notice: these client messages were never delivered (and will not be): handed back for ``reason``.
-
-    ``seqs`` names them; ``messages`` holds ``(seq, message)`` pairs once a transport filled them in."""
-
-    count: int
-    reason: str
-    seqs: tuple[int, ...] = ()
-    messages: tuple[tuple[int, wire.ClientMessage], ...] = attrs.field(default=(), repr=_messages_repr)
-
-
-@attrs.frozen(kw_only=True)
-class MessagesUnconfirmed:
-    """Notice: these client messages went out but were never proven consumed (no index or handle covers
-    them), and the session can no longer replay them: handed back for ``reason``. The server may have them."""
-
-    count: int
-    reason: str
-    seqs: tuple[int, ...] = ()
-    messages: tuple[tuple[int, wire.ClientMessage], ...] = attrs.field(default=(), repr=_messages_repr)
-
-
-@attrs.frozen(kw_only=True)
-class SessionFailed:
-    """Notice: the session is FAILED and will not reconnect.
-
-    ``seqs`` / ``messages`` are every client message that was not confirmed (the same ones the
-    ``MessagesDropped`` / ``MessagesUnconfirmed`` notices just before it hand back)."""
-
-    reason: str
-    seqs: tuple[int, ...] = ()
-    messages: tuple[tuple[int, wire.ClientMessage], ...] = attrs.field(default=(), repr=_messages_repr)
-
-
-@attrs.frozen(kw_only=True)
-class FrameRejected:
-    """Notice: a server frame was malformed or impossible (``error`` says which wire field); the session
-    ignored it and is unchanged. Server frames are never client messages: nothing the application sent is
-    affected."""
-
-    error: str
-
-
-@attrs.frozen(kw_only=True)
-class RecorderFailed:
-    """Notice (from drivers): the session's recorder (journal) raised ``error``; the event was applied without
-    it, and the session carries on unrecorded. Nothing the application sent is affected."""
-
-    error: str
-
-
-Notice = (
-    StateChanged
-    | Resumed
-    | ToolCallsOrphaned
-    | TurnAborted
-    | MessagesDropped
-    | MessagesUnconfirmed
-    | SessionFailed
-    | FrameRejected
-    | RecorderFailed
-)
+#: Any command the session returns, notices included: a union, for ``isinstance`` and annotations.
 Command = (
     OpenConnection
     | ReconnectWithHandle
     | SendMessage
     | BufferMessage
-    | TrimToIndex
+    | TrimThrough
     | TrimSeqs
     | DropBuffered
     | ReplayBuffered

@@ -29,7 +29,7 @@ from livestate.commands import (
     StartTimer,
     ToolCallsOrphaned,
     TrimSeqs,
-    TrimToIndex,
+    TrimThrough,
     TurnAborted,
 )
 from livestate.events import Timer
@@ -230,7 +230,7 @@ class Core:
         rec.first_unconsumed_index += len(trimmed)
         last = max(u.seq for u in trimmed)
         if not rec.unconsumed or last < min(u.seq for u in rec.unconsumed):
-            self.emit(TrimToIndex(seq=last))
+            self.emit(TrimThrough(seq=last))
         else:  # a re-seed went out ahead of older held input: not a prefix of the seqs
             self.emit(TrimSeqs(seqs=tuple(u.seq for u in trimmed)))
 

@@ -165,7 +165,7 @@ RECONNECT_SEQUENCE = """sequenceDiagram
     App->>Session: send(...)
     Session->>New: SendMessage
     New->>Session: sessionResumptionUpdate(index k)
-    Session->>App: TrimToIndex(seq of index k)
+    Session->>App: TrimThrough(seq of index k)
 """
 
 

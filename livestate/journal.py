@@ -1,4 +1,4 @@
-"""The event log: JSON Lines encoding of every event, journals as session recorders, snapshots as JSON.
+"""The event log: JSON Lines encoding of every event, and journals as session recorders.
 
 A journal file is a header line (format version, livestate version, the session's configuration, whether it
 is redacted) followed by one event per line. ``Journal`` is a recorder: give it to ``Session(config,
@@ -13,6 +13,9 @@ A journal never holds a line that cannot be read back, nor an event it failed to
 cannot be encoded is refused before anything is written, and a failed write (a full disk) is cut back off
 the file, or where that cannot be done left as a last line without its newline, which :func:`read_journal`
 reports and skips. Either way the recorder raises :class:`JournalError` and the session undoes the event.
+
+Snapshots (``save_state``, ``load_state``, ``snapshot_to_json``, ``snapshot_from_json``) live in
+:mod:`livestate.snapshots`; their old names here still work, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
@@ -23,15 +26,15 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import attrs
 import cattrs
 
-from livestate import wire
-from livestate.buffer import ReplayBuffer
+from livestate._records import CONVERTER, describe_problem
 from livestate.errors import LiveStateError, ProtocolError
 from livestate.events import (
     CloseRequested,
@@ -42,14 +45,18 @@ from livestate.events import (
     Event,
     MessageReceived,
     SendRequested,
-    Timer,
     TimerFired,
     TransportFailed,
 )
 from livestate.policy import SessionConfig
-from livestate.session import SessionSnapshot
-from livestate.wire.codec import structure_client, structure_server
+from livestate.wire.codec import structure_client
 from livestate.wire.codec import unstructure as unstructure_message
+
+if TYPE_CHECKING:  # the deprecated names, for type checkers; at run time __getattr__ finds them
+    from livestate.snapshots import load_state as load_state
+    from livestate.snapshots import save_state as save_state
+    from livestate.snapshots import snapshot_from_json as snapshot_from_json
+    from livestate.snapshots import snapshot_to_json as snapshot_to_json
 
 __all__ = [
     "FORMAT_VERSION",
@@ -59,11 +66,7 @@ __all__ = [
     "decode_event",
     "encode_event",
     "fingerprint",
-    "load_state",
     "read_journal",
-    "save_state",
-    "snapshot_from_json",
-    "snapshot_to_json",
 ]
 
 #: The journal format this livestate writes and the newest it reads.
@@ -75,10 +78,28 @@ _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class JournalError(LiveStateError):
-    """A journal line (or snapshot) that cannot be read, or an event a :class:`Journal` could not write.
+    """A journal line that cannot be read, or an event a :class:`Journal` could not write (a snapshot that
+    cannot be read is a :class:`~livestate.snapshots.SnapshotError`, a subclass).
 
     The message names the line and the field, or the journal and what went wrong; a failed write is
     chained from the ``OSError``."""
+
+
+#: Names that moved to :mod:`livestate.snapshots`; importing them from here warns.
+_MOVED_TO_SNAPSHOTS: Final = frozenset({"save_state", "load_state", "snapshot_to_json", "snapshot_from_json"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_SNAPSHOTS:
+        warnings.warn(
+            f"livestate.journal.{name} is deprecated: use livestate.snapshots.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from livestate import snapshots
+
+        return getattr(snapshots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fingerprint(handle: str) -> str:
@@ -103,74 +124,6 @@ _EVENTS: dict[str, type] = {
         TransportFailed,
     )
 }
-
-
-def _make_converter() -> cattrs.Converter:
-    conv = cattrs.Converter(forbid_extra_keys=True)
-    conv.register_unstructure_hook(Timer, lambda t: t.value)
-    conv.register_structure_hook(Timer, lambda v, _: Timer(v))
-    conv.register_unstructure_hook_func(_is_message_type, unstructure_message)
-    conv.register_structure_hook_func(_is_message_type, _structure_message)
-    conv.register_structure_hook(float, _structure_number)
-    conv.register_structure_hook(int, _structure_int)
-    conv.register_structure_hook(bool, _structure_bool)
-    conv.register_structure_hook(str, _structure_str)
-    return conv
-
-
-_MESSAGE_TYPES = (wire.ServerMessage, wire.ClientMessage, wire.Setup)
-
-
-def _is_message_type(type_: Any) -> bool:
-    return any(type_ == m for m in _MESSAGE_TYPES)
-
-
-def _structure_message(value: Any, type_: Any) -> Any:
-    if not isinstance(value, dict):
-        raise _FieldError(f"expected a message object, got {type(value).__name__}")
-    if type_ == wire.ServerMessage:  # a server frame holding only an unknown "setup" key is not a Setup
-        return structure_server(value)
-    message = structure_client(value)
-    if type_ is wire.Setup and not isinstance(message, wire.Setup):
-        raise _FieldError("expected a setup message")
-    return message
-
-
-class _FieldError(ValueError):
-    """A value of the wrong type; its text is the message the JournalError shows."""
-
-
-def _structure_number(value: Any, _: Any) -> float:
-    if type(value) not in (int, float):
-        raise _FieldError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _structure_int(value: Any, _: Any) -> int:
-    if type(value) is not int:
-        raise _FieldError(f"expected an integer, got {value!r}")
-    return value
-
-
-def _structure_bool(value: Any, _: Any) -> bool:
-    if type(value) is not bool:
-        raise _FieldError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _structure_str(value: Any, _: Any) -> str:
-    if type(value) is not str:
-        raise _FieldError(f"expected a string, got {value!r}")
-    return value
-
-
-def _format(exc: BaseException, type_: Any) -> str:
-    if isinstance(exc, _FieldError | LiveStateError):  # a ProtocolError already names the wire field
-        return str(exc)
-    return cattrs.v.format_exception(exc, type_)
-
-
-_CONVERTER = _make_converter()
 
 
 def _redact_frame(frame: Any) -> Any:
@@ -204,7 +157,7 @@ def _unredact_frame(frame: Any) -> Any:
 def encode_event(event: Event, *, include_secrets: bool = False) -> dict[str, Any]:
     """One event as a JSON-ready object: ``{"event": "<kind>", "at": …, …}``."""
     body: dict[str, Any] = {"event": type(event).__name__}
-    body.update(_CONVERTER.unstructure(event))
+    body.update(CONVERTER.unstructure(event))
     if not include_secrets and "message" in body:
         body["message"] = _redact_frame(body["message"])
     return body
@@ -223,11 +176,11 @@ def decode_event(obj: Any, *, line: int | None = None) -> Event:
     try:
         if "message" in fields:
             fields["message"] = _unredact_frame(fields["message"])
-        event: Event = _CONVERTER.structure(fields, cls)
+        event: Event = CONVERTER.structure(fields, cls)
         return event
     except Exception as exc:
         problems = (
-            cattrs.transform_error(exc, path="", format_exception=_format)
+            cattrs.transform_error(exc, path="", format_exception=describe_problem)
             if isinstance(exc, cattrs.BaseValidationError)
             else [str(exc)]
         )
@@ -263,7 +216,7 @@ def _header(config: SessionConfig, *, include_secrets: bool) -> dict[str, Any]:
         "version": FORMAT_VERSION,
         "livestate": __version__,
         "redacted": not include_secrets,
-        "config": _CONVERTER.unstructure(config),
+        "config": CONVERTER.unstructure(config),
     }
 
 
@@ -277,7 +230,7 @@ def _read_header(obj: Any) -> tuple[SessionConfig, bool, str]:
             f"{FORMAT_VERSION}); upgrade livestate"
         )
     try:
-        config = _CONVERTER.structure(obj.get("config"), SessionConfig)
+        config = CONVERTER.structure(obj.get("config"), SessionConfig)
     except Exception as exc:
         raise JournalError(f"line 1: config: {exc}") from exc
     return config, bool(obj.get("redacted", True)), str(obj.get("livestate", "?"))
@@ -408,11 +361,12 @@ class Journal:
             ) from self._failure
         try:
             obj = encode()
-            line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+            # allow_nan=False: a time that is not a finite number would not read back.
+            line = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
             if not line.isascii() and _LONE_SURROGATE.search(line):
                 # Neither the decoder nor Session.send lets one through, but an event built by hand may:
                 # escaped, it still reads back, and the file stays UTF-8.
-                line = json.dumps(obj, separators=(",", ":"))
+                line = json.dumps(obj, separators=(",", ":"), allow_nan=False)
             line += "\n"
             data = line.encode("utf-8") if self._binary else b""
         except (ValueError, TypeError, RecursionError, ProtocolError) as exc:
@@ -473,45 +427,3 @@ def _write_all(stream: IO[bytes], data: bytes) -> None:
             raise OSError(errno.EIO, "the stream took none of the line")
         view = view[written:]
     stream.flush()
-
-
-def write_journal(path: str | Path, config: SessionConfig, events: Iterable[Event], **kwargs: Any) -> None:
-    """Write a whole journal at once."""
-    with Journal.create(path, config, **kwargs) as journal:
-        for event in events:
-            journal(event)
-
-
-def save_state(snapshot: SessionSnapshot, buffer: ReplayBuffer) -> str:
-    """A session snapshot and its transport's buffered messages, as JSON: all a new process needs to resume.
-
-    Persist it on every handle update. It keeps the handle and the payloads: store it like a credential."""
-    state = {
-        "snapshot": _CONVERTER.unstructure(snapshot),
-        "buffer": [[seq, unstructure_message(message)] for seq, message in buffer.items()],
-    }
-    return json.dumps(state, ensure_ascii=False, separators=(",", ":"))
-
-
-def load_state(text: str | bytes) -> tuple[SessionSnapshot, ReplayBuffer]:
-    """The inverse of :func:`save_state`: ``Session.restore(snapshot)`` and hand the buffer to the transport."""
-    try:
-        state = json.loads(text)
-        snapshot = _CONVERTER.structure(state["snapshot"], SessionSnapshot)
-        items = [(int(seq), _structure_message(frame, wire.ClientMessage)) for seq, frame in state["buffer"]]
-    except Exception as exc:
-        raise JournalError(f"state: {exc}") from exc
-    return snapshot, ReplayBuffer.from_items(items)
-
-
-def snapshot_to_json(snapshot: SessionSnapshot) -> str:
-    """A snapshot as JSON text. It keeps the handle: store it like a credential."""
-    return json.dumps(_CONVERTER.unstructure(snapshot), ensure_ascii=False, separators=(",", ":"))
-
-
-def snapshot_from_json(text: str | bytes) -> SessionSnapshot:
-    """The inverse of :func:`snapshot_to_json`; ``JournalError`` when it does not fit."""
-    try:
-        return _CONVERTER.structure(json.loads(text), SessionSnapshot)
-    except Exception as exc:
-        raise JournalError(f"snapshot: {exc}") from exc

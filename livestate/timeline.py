@@ -121,7 +121,7 @@ def describe_command(command: c.Command) -> str:
     """One short phrase for a command (notices included); handles as fingerprints."""
     if isinstance(command, c.SendMessage | c.BufferMessage):
         return f"{type(command).__name__}#{command.seq}"
-    if isinstance(command, c.TrimToIndex):
+    if isinstance(command, c.TrimThrough):
         return f"Trim<=#{command.seq}"
     if isinstance(command, c.TrimSeqs):
         return f"Trim{list(command.seqs)}"
@@ -156,7 +156,10 @@ def describe_command(command: c.Command) -> str:
 
 
 def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[TimelineRow], Summary]:
-    """Handle ``events`` with a fresh session; return the timeline and the summary."""
+    """Handle ``events`` with a fresh session; return the timeline and the summary.
+
+    "Replay" as in ``Session.replay`` and ``livestate replay``: recorded events handled again, nothing on the
+    wire (not the ``ReplayBuffered`` resend of unconfirmed messages)."""
     session = Session(config)
     rows: list[TimelineRow] = []
     counts: dict[str, int] = defaultdict(int)
@@ -184,7 +187,7 @@ def replay(config: SessionConfig, events: Iterable[Event]) -> tuple[list[Timelin
                 counts["unconfirmed"] += command.count
             elif isinstance(command, c.BufferMessage):
                 buffered.append(command.seq)
-            elif isinstance(command, c.TrimToIndex):
+            elif isinstance(command, c.TrimThrough):
                 kept = [s for s in buffered if s > command.seq]
                 counts["consumed"] += len(buffered) - len(kept)
                 buffered = kept

@@ -3,7 +3,7 @@
 Pure helpers over the session's list of :class:`Unconsumed` entries. The list is in wire order: first the
 messages sent on the current connection (wire indexes ``first_index``, ``first_index + 1`` …), then those
 waiting to go out. The helpers return data (counts, seqs, runs) and never emit commands; only ``Session``
-turns results into commands (``TrimToIndex``, ``TrimSeqs``, ``ReplayBuffered``, ``DropBuffered``) and notices.
+turns results into commands (``TrimThrough``, ``TrimSeqs``, ``ReplayBuffered``, ``DropBuffered``) and notices.
 """
 
 from __future__ import annotations

@@ -51,9 +51,6 @@ TURN = wire.ServerContent(model_turn=wire.Content(parts=(wire.Part(text="hi"),))
 TURN_COMPLETE = wire.ServerContent(turn_complete=True)
 
 
-#: The hand-driven session every core test uses: livestate's own reference transport.
-Driver = ReferenceDriver
-
-
-def driver(**overrides: Any) -> Driver:
-    return Driver(Session(config(**overrides)))
+def driver(**overrides: Any) -> ReferenceDriver:
+    """A session on livestate's reference transport, the hand-driven session every core test uses."""
+    return ReferenceDriver(Session(config(**overrides)))

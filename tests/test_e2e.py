@@ -239,7 +239,7 @@ def test_a_saved_session_carries_on_in_a_new_driver_after_a_crash() -> None:
     """Driver A saves the state on every handle update and then dies without closing; driver B restores it,
     reports the dead connection, resumes with the handle and replays; the application re-sends what it sent
     after the last save. The server ends with every message exactly once."""
-    from livestate import journal
+    from livestate import snapshots
 
     async def main() -> tuple[list[str], FakeLiveServer, list[Any]]:
         async with FakeLiveServer(vertex=True, update_every=5) as server:
@@ -249,7 +249,7 @@ def test_a_saved_session_carries_on_in_a_new_driver_after_a_crash() -> None:
 
             def persist(event: Any) -> None:
                 if isinstance(getattr(event, "message", None), wire.SessionResumptionUpdate):
-                    saved["state"] = journal.save_state(live_a.session.snapshot(), live_a.buffer)
+                    saved["state"] = snapshots.save_state(live_a.session.snapshot(), live_a.buffer)
                     saved["sent"] = len(sent)
 
             live_a.session.recorder = persist
@@ -267,7 +267,7 @@ def test_a_saved_session_carries_on_in_a_new_driver_after_a_crash() -> None:
                 if link.task is not None:
                     link.task.cancel()
             await asyncio.sleep(0.05)
-            restored = journal.load_state(saved["state"])
+            restored = snapshots.load_state(saved["state"])
             notices: list[Any] = []
             async with connect(server.url, config, restore=restored, restored_after=0.1) as live_b:
                 for tag in sent[saved["sent"] :]:  # what A sent after its last save

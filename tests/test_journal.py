@@ -1,4 +1,4 @@
-"""The journal: encoding every event, redaction, corrupt files, replay, snapshots across processes."""
+"""The journal: encoding every event, redaction, corrupt files, replay (snapshots: test_snapshots.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ import io
 import json
 import logging
 import os
-import subprocess
-import sys
-import textwrap
 import typing
 from pathlib import Path
 from typing import IO, Any
@@ -24,9 +21,10 @@ from livestate.cli import main
 from livestate.errors import ProtocolError, RecordingError, UsageError
 from livestate.journal import Journal, JournalError, decode_event, encode_event, read_journal
 from livestate.testing import strategies
+from livestate.testing.reference import ReferenceDriver
 
 import transcript
-from helpers import config, driver
+from helpers import config
 
 SESSIONS = sorted(p.stem for p in (Path(__file__).parent / "fixtures" / "sessions").glob("*.jsonl"))
 
@@ -91,7 +89,7 @@ def test_redaction_hides_handles_and_payloads_but_keeps_lengths() -> None:
     assert decoded.message.audio is not None and len(decoded.message.audio.data or "") == 400
 
 
-def record(name: str, path: Path, **kwargs: Any) -> transcript.Run:
+def record(name: str, path: Path, **kwargs: Any) -> ReferenceDriver:
     """Play a session script with a Journal as the recorder."""
     first = transcript.expected_wire(name)[1][0]
     assert isinstance(first, wire.Setup)
@@ -214,80 +212,6 @@ def test_replay_command_reports_a_corrupt_journal(tmp_path: Path, capsys: pytest
     (tmp_path / "bad.jsonl").write_text((tmp_path / "bad.jsonl").read_text() + "{}\n")
     assert main(["replay", str(tmp_path / "bad.jsonl")]) == 2
     assert "line 3" in capsys.readouterr().err
-
-
-def test_snapshot_json_round_trip() -> None:
-    d = driver(vertex=True).live()
-    d.send(wire.RealtimeInput(text="a"))
-    d.server(
-        wire.SessionResumptionUpdate(
-            new_handle="h1", resumable=True, last_consumed_client_message_index=wire.MessageIndex(0)
-        )
-    )
-    snapshot = d.session.snapshot()
-    assert journal.snapshot_from_json(journal.snapshot_to_json(snapshot)) == snapshot
-    with pytest.raises(JournalError, match="snapshot"):
-        journal.snapshot_from_json('{"state": "nowhere"}')
-
-
-def test_a_snapshot_restored_in_a_fresh_interpreter_resumes_the_session(tmp_path: Path) -> None:
-    """Process A runs the first connection of the Vertex drop script and persists its state (snapshot plus
-    buffered payloads) on every handle update, then crashes. Process B loads the state, learns that the old
-    connection is gone, re-sends what A sent after the last save, and resumes with the handle: the new
-    connection gets exactly the script's resume setup and replay."""
-    name = "vertex_transparent_drop_replay"
-    first = transcript.expected_wire(name)[1][0]
-    assert isinstance(first, wire.Setup)
-    cfg = attrs.evolve(config(vertex=True), setup=attrs.evolve(first, session_resumption=None))
-    state_path = tmp_path / "state.json"
-    run = transcript.Run(Session(cfg))
-
-    def persist(event: events.Event) -> None:
-        if isinstance(event, events.MessageReceived) and isinstance(
-            event.message, wire.SessionResumptionUpdate
-        ):
-            state_path.write_text(journal.save_state(run.session.snapshot(), run.buffer))
-
-    run.session.recorder = persist
-    run.feed(events.Connect(at=0.0))
-    for line in transcript.script(name):
-        if line["at"] > 0.85:
-            break  # process A crashes here
-        if line["dir"] == "server":
-            run.feed(
-                events.MessageReceived(
-                    at=line["at"], message=wire.decode(json.dumps(line["frame"])), connection=1
-                )
-            )
-        elif "setup" not in line["frame"]:
-            run.feed(
-                events.SendRequested(at=line["at"], message=wire.decode_client(json.dumps(line["frame"])))
-            )
-    script = textwrap.dedent(f"""
-        import json, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        import transcript
-        from livestate import Session, journal, commands, events, wire
-        snapshot, buffer = journal.load_state(open({str(state_path)!r}).read())
-        run = transcript.Run(Session.restore(snapshot), buffer=buffer)
-        run.feed(events.ConnectionClosed(at=0.9, code=1006, connection=1))
-        for line in transcript.script({name!r}):
-            if 0.7 < line["at"] < 0.9 and line["dir"] == "client":  # sent by A after its last save
-                run.feed(events.SendRequested(at=line["at"], message=wire.decode_client(json.dumps(line["frame"]))))
-        run.fire_due_timers(1.4)
-        run.feed(events.MessageReceived(at=1.85, message=wire.SetupComplete(), connection=2))
-        print(json.dumps({{
-            "handles": [c.handle for _, c in run.timeline if isinstance(c, commands.ReconnectWithHandle)],
-            "resumed": [[c.state_restored, c.replayed] for _, c in run.timeline if isinstance(c, commands.Resumed)],
-            "sent": [wire.encode(m) for m in run.sent[2]],
-        }}))
-    """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    result = json.loads(out)
-    assert result["handles"] == ["vtx-H1-8f2c"]
-    assert result["resumed"] == [[True, 4]]
-    expected = transcript.expected_wire(name)[2][:5]  # setup with H1, then a4..a7 replayed
-    assert [wire.decode_client(m) for m in result["sent"]] == expected
 
 
 # --- what the journal must never lose ------------------------------------------------------------
@@ -584,3 +508,63 @@ def test_the_journal_knows_every_kind_of_event() -> None:
     assert set(samples) == set(typing.get_args(events.Event))  # a new event must be journaled too
     for event in samples.values():
         assert decode_event(json.loads(json.dumps(encode_event(event)))) == event
+
+
+def test_the_journal_reads_its_scalars_with_the_codecs_strict_hooks() -> None:
+    from livestate._records import CONVERTER
+    from livestate.wire import hooks
+
+    for type_, hook in [
+        (str, hooks.structure_str),
+        (bool, hooks.structure_bool),
+        (float, hooks.structure_float),
+        (int, hooks.structure_integer),
+    ]:
+        assert CONVERTER.get_structure_hook(type_) is hook
+    cases = [
+        (
+            {"event": "ConnectionClosed", "at": 1, "code": True},
+            "ConnectionClosed: code: expected an integer, got true",
+        ),
+        (
+            {"event": "ConnectionClosed", "at": 1, "code": 1.5},
+            "ConnectionClosed: code: expected an integer, got 1.5",
+        ),
+        (
+            {"event": "ConnectionOpened", "at": 1, "connection": "2"},
+            "ConnectionOpened: connection: expected an integer, got '2'",
+        ),
+        (
+            {"event": "TransportFailed", "at": 1, "reason": 7},
+            "TransportFailed: reason: expected a string, got 7",
+        ),
+        ({"event": "Connect", "at": None}, "Connect: at: expected a number, got null"),
+        ({"event": "Connect", "at": False}, "Connect: at: expected a number, got false"),
+        (
+            {"event": "MessageReceived", "at": 1, "message": [1]},
+            "MessageReceived: message: expected a message object, got list",
+        ),
+    ]
+    for line, message in cases:
+        with pytest.raises(JournalError, match=f"^line 3: {message}$"):
+            decode_event(line, line=3)
+
+
+def test_an_integer_of_any_size_reads_back(tmp_path: Path) -> None:
+    cfg = config(seed=2**62 + 1)  # wider than the wire's int32, which the journal's ints are not bound to
+    with Journal.create(tmp_path / "big.jsonl", cfg) as sink:
+        sink(events.ConnectionClosed(at=1.0, code=2**40, connection=2**33))
+    contents = read_journal(tmp_path / "big.jsonl")
+    assert contents.config == cfg
+    assert contents.events == (events.ConnectionClosed(at=1.0, code=2**40, connection=2**33),)
+
+
+def test_a_time_that_is_not_finite_is_refused_and_the_event_undone() -> None:
+    sink = io.BytesIO()
+    session = Session(config(), recorder=Journal.create(sink, config()))
+    with pytest.raises(RecordingError) as info:
+        session.handle(events.Connect(at=float("inf")))
+    assert isinstance(info.value.__cause__, JournalError)
+    assert "cannot encode Connect" in str(info.value.__cause__)
+    assert session.state.name == "IDLE"
+    assert read_journal(io.BytesIO(sink.getvalue())).events == ()

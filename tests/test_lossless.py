@@ -199,7 +199,7 @@ def test_with_reseed_history_the_input_waits_for_the_reseed_then_goes_after_it()
     assert d.log[-1] == commands.TrimSeqs(seqs=(5, 6, 1, 2))
     assert d.buffer.seqs() == [3, 4]
     d.server(update("h3", index=6))
-    assert d.log[-1] == commands.TrimToIndex(seq=4) and d.buffer.seqs() == []
+    assert d.log[-1] == commands.TrimThrough(seq=4) and d.buffer.seqs() == []
     assert handed_back(d.log) == []
 
 
@@ -511,11 +511,10 @@ def test_id_less_calls_are_answered_by_name_oldest_first() -> None:
 
 def test_the_replay_summary_tells_unconfirmed_from_dropped_and_ignores_superseded_frames() -> None:
     from livestate import timeline
-
-    from helpers import Driver
+    from livestate.testing.reference import ReferenceDriver
 
     recorded: list[events.Event] = []
-    d = Driver(Session(config(), recorder=recorded.append)).live()
+    d = ReferenceDriver(Session(config(), recorder=recorded.append)).live()
     d.server(update("h1"))
     d.send(audio("a"))
     d.send(audio("b"))

@@ -73,7 +73,9 @@ def test_svg_parses_with_one_bar_per_connection_and_no_handle() -> None:
 def test_timeline_command_draws_a_journal(tmp_path: Path) -> None:
     d = scripted()
     path = tmp_path / "session.jsonl"
-    journal.write_journal(path, CONFIG, d.events)
+    with journal.Journal.create(path, CONFIG) as sink:
+        for event in d.events:
+            sink(event)
     assert main(["timeline", str(path), "-o", str(tmp_path / "out.svg")]) == 0
     assert len(bars((tmp_path / "out.svg").read_text())) == 3
     assert main(["timeline", str(path)]) == 0  # default: beside the journal

@@ -17,11 +17,11 @@ from livestate import (
 )
 from livestate.events import Timer
 from livestate.policy import backoff_delay
+from livestate.testing.reference import ReferenceDriver
 
 from helpers import (
     TURN,
     TURN_COMPLETE,
-    Driver,
     audio,
     config,
     driver,
@@ -188,7 +188,7 @@ def test_sends_are_sent_and_buffered_and_trimmed_by_the_index() -> None:
         assert [type(c) for c in out] == [commands.SendMessage, commands.BufferMessage]
         assert out[0].seq == out[1].seq == i + 1
     out = d.server(update("h1", index=3))
-    assert commands.TrimToIndex(seq=3) in out
+    assert commands.TrimThrough(seq=3) in out
     assert d.buffer.seqs() == [4, 5]
 
 
@@ -217,7 +217,7 @@ def test_an_index_on_a_not_resumable_update_trims_nothing() -> None:
     for i in range(3):
         d.send(audio(f"a{i}"))
     out = d.server(update(resumable=False, index=3))
-    assert not any(isinstance(c, commands.TrimToIndex) for c in out)
+    assert not any(isinstance(c, commands.TrimThrough) for c in out)
     assert d.buffer.seqs() == [1, 2, 3]
 
 
@@ -518,7 +518,7 @@ def test_closing_reports_unconfirmed_messages() -> None:
 # --- 10. event sourcing, snapshots, secrets -----------------------------------------------------
 
 
-def scripted(d: Driver) -> None:
+def scripted(d: ReferenceDriver) -> None:
     """Connect, trim, a goAway mid-turn drained at turnComplete, a drop, a backoff."""
     d.live()
     d.send(audio("a1"))

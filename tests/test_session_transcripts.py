@@ -25,7 +25,7 @@ def test_vertex_drop_replays_exactly_the_unconsumed_messages_renumbered() -> Non
     run = transcript.run(name, Session(config))
     assert run.sent == transcript.expected_wire(name)
     # index 3 on conn 1 is seq 3; index 4 on conn 2 is the 4th replayed message (a7 = seq 7); then seq 10.
-    assert [c.seq for c in run.notices(commands.TrimToIndex)] == [3, 7, 10]
+    assert [c.seq for c in run.notices(commands.TrimThrough)] == [3, 7, 10]
     assert run.notices(commands.ReplayBuffered) == [commands.ReplayBuffered(first_seq=4, last_seq=7)]
     assert run.notices(commands.Resumed) == [commands.Resumed(state_restored=True, replayed=4)]
     assert len(run.buffer) == 0
@@ -42,7 +42,7 @@ def test_vertex_drop_during_replay_keeps_the_buffer_and_replays_it_again() -> No
     # to the transport at once. Connection 3 replays the same four (a3..a6) from index 1 again.
     assert run.sent[2][: len(expected[2])] == expected[2]
     assert run.sent[2][1:] == expected[3][1:5]
-    trims = [(at, c.seq) for at, c in run.timeline if isinstance(c, commands.TrimToIndex)]
+    trims = [(at, c.seq) for at, c in run.timeline if isinstance(c, commands.TrimThrough)]
     assert trims == [(0.7, 2), (3.4, 7)]  # nothing trimmed between the two drops
     assert run.notices(commands.Resumed) == [
         commands.Resumed(state_restored=True, replayed=4),

@@ -3,7 +3,8 @@
 The model is a small fake server written from PROTOCOL.md §4: a handle names the conversation as it was when
 issued; an update with index k on a connection says messages 1..k of that connection are in that
 conversation; resuming from a handle restores exactly its conversation. Hypothesis drives the public API
-with sends, updates, goAways, drops, rejected resumes, tool calls and time, and checks after every step:
+with sends, updates, goAways, drops, rejected resumes, tool calls and time, through livestate's reference
+transport (``ReferenceDriver``, which the model follows command by command), and checks after every step:
 
 - transparent mode loses nothing and duplicates nothing; handle-only mode loses nothing;
 - only the latest resumable handle is ever used to resume;
@@ -21,11 +22,10 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from livestate import Session, SessionState, commands, events, journal, wire
-from livestate.buffer import ReplayBuffer
+from livestate import Session, SessionState, commands, events, snapshots, wire
 from livestate.events import Timer
+from livestate.testing.reference import ReferenceDriver
 
-from clock import due_timers
 from helpers import TURN, TURN_COMPLETE, config, go_away, tool_call, tool_response
 
 S = SessionState
@@ -75,9 +75,9 @@ class Lifecycle(RuleBasedStateMachine):
         self.recorded: list[events.Event] = []
         self.session = Session(self.config, recorder=self.recorded.append)
         self.server = ReferenceServer()
-        self.buffer = ReplayBuffer()
-        self.log: list[commands.Command] = []
-        self.now = 0.0
+        # livestate's reference transport carries out the commands; the model follows along.
+        self.driver = ReferenceDriver(self.session, on_command=self.carry_out, on_wire=self.deliver)
+        self.buffer = self.driver.buffer
         self.sent_ids: list[str] = []
         self.seq_ids: dict[int, str] = {}
         self.dropped_ids: set[str] = set()
@@ -89,16 +89,20 @@ class Lifecycle(RuleBasedStateMachine):
         #: Independent account of every seq: confirmed by a trim, or handed back by a notice.
         self.confirmed: set[int] = set()
         self.returned: list[int] = []
-        self.feed(events.Connect(at=0.0))
+        self.driver.connect()
 
     # --- plumbing ----------------------------------------------------------------------------------
 
-    def feed(self, event: events.Event) -> None:
-        for command in self.session.handle(event):
-            self.log.append(command)
-            self.carry_out(command)
+    @property
+    def now(self) -> float:
+        return self.driver.now
+
+    @property
+    def log(self) -> list[commands.Command]:
+        return self.driver.log
 
     def carry_out(self, command: commands.Command) -> None:
+        """What the server and the application learn from a command, before the driver carries it out."""
         server = self.server
         if isinstance(command, commands.CloseConnection):
             server.connection, server.live = None, False
@@ -112,11 +116,9 @@ class Lifecycle(RuleBasedStateMachine):
                 assert command.setup.session_resumption.handle == command.handle
         elif isinstance(command, commands.BufferMessage):
             self.seq_ids[command.seq] = self.tag(command.message)
-        elif isinstance(command, commands.SendMessage):
-            self.deliver(command.message)
         elif isinstance(command, commands.DropBuffered):
             self.dropped_ids |= {self.seq_ids[s] for s in command.seqs}
-        elif isinstance(command, commands.TrimToIndex):
+        elif isinstance(command, commands.TrimThrough):
             self.confirmed |= {s for s in self.buffer.seqs() if s <= command.seq}
         elif isinstance(command, commands.TrimSeqs):
             self.confirmed |= set(command.seqs)
@@ -124,10 +126,6 @@ class Lifecycle(RuleBasedStateMachine):
             self.returned.extend(command.seqs)
         elif isinstance(command, commands.ToolCallsOrphaned):
             self.pending_calls = [c for c in self.pending_calls if c not in command.ids]
-        replayed = self.buffer.apply(command)
-        if isinstance(command, commands.ReplayBuffered):
-            for _, message in replayed:
-                self.deliver(message)
 
     @staticmethod
     def tag(message: wire.ClientMessage) -> str:
@@ -137,7 +135,8 @@ class Lifecycle(RuleBasedStateMachine):
         assert isinstance(message, wire.RealtimeInput) and message.text is not None
         return message.text
 
-    def deliver(self, message: wire.ClientMessage) -> None:
+    def deliver(self, connection: int, message: wire.ClientMessage) -> None:
+        """A client message reaches the server (sent, or replayed from the buffer)."""
         assert self.server.live, "a client message went out before setupComplete"
         assert self.server.connection == self.session.connection
         tag = self.tag(message)
@@ -148,7 +147,7 @@ class Lifecycle(RuleBasedStateMachine):
         self.server.received.append((tag, self.now))
 
     def server_event(self, message: wire.ServerMessage) -> None:
-        self.feed(events.MessageReceived(at=self.now, message=message, connection=self.server.connection))
+        self.driver.server(message, connection=self.server.connection)
 
     @property
     def active(self) -> bool:
@@ -163,27 +162,23 @@ class Lifecycle(RuleBasedStateMachine):
             self.counter += 1
             tag = f"m{self.counter}"
             self.sent_ids.append(tag)
-            self.feed(events.SendRequested(at=self.now, message=wire.RealtimeInput(text=tag)))
+            self.driver.send(wire.RealtimeInput(text=tag))
 
     @precondition(lambda self: self.active and bool(self.pending_calls))
     @rule()
     def app_answers_a_tool_call(self) -> None:
         call = self.pending_calls.pop(0)
         self.sent_ids.append(f"response:{call}")
-        self.feed(events.SendRequested(at=self.now, message=tool_response(call)))
+        self.driver.send(tool_response(call))
 
     @rule()
     def app_closes(self) -> None:
         if self.counter > 30:  # late in a run, so most runs exercise reconnects first
-            self.feed(events.CloseRequested(at=self.now))
+            self.driver.feed(events.CloseRequested(at=self.now))
 
     @rule(dt=st.sampled_from([0.05, 0.3, 1.0, 4.0]))
     def time_passes(self, dt: float) -> None:
-        target = self.now + dt
-        for fired in due_timers(self.session, target):
-            self.now = fired.at
-            self.feed(fired)
-        self.now = target
+        self.driver.advance(dt)  # every timer due meanwhile fires, at its deadline
 
     # --- the server ----------------------------------------------------------------------------------
 
@@ -193,14 +188,7 @@ class Lifecycle(RuleBasedStateMachine):
         server = self.server
         handle = server.resume_from
         if handle is not None and handle in server.forgotten:
-            self.feed(
-                events.ConnectionClosed(
-                    at=self.now,
-                    code=1007,
-                    reason="Request contains an invalid argument.",
-                    connection=server.connection,
-                )
-            )
+            self.driver.close(1007, "Request contains an invalid argument.", connection=server.connection)
             server.connection = None
             return
         fresh_after_loss = handle is None and self.session.snapshot().established
@@ -284,7 +272,7 @@ class Lifecycle(RuleBasedStateMachine):
             return  # a drop is one draw in four, so sessions also get to live a little
         connection = self.server.connection
         self.server.connection, self.server.live = None, False
-        self.feed(events.ConnectionClosed(at=self.now, code=close[0], reason=close[1], connection=connection))
+        self.driver.close(close[0], close[1], connection=connection)
 
     @precondition(lambda self: self.server.latest is not None)
     @rule(chance=st.integers(0, 3))
@@ -344,7 +332,7 @@ class Lifecycle(RuleBasedStateMachine):
     @invariant()
     def snapshots_round_trip_through_json(self) -> None:
         snapshot = self.session.snapshot()
-        assert journal.snapshot_from_json(journal.snapshot_to_json(snapshot)) == snapshot
+        assert snapshots.snapshot_from_json(snapshots.snapshot_to_json(snapshot)) == snapshot
 
     def teardown(self) -> None:
         shown = repr(self.session) + "".join(repr(c) for c in self.log)

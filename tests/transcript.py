@@ -17,9 +17,6 @@ from livestate.testing.reference import ReferenceDriver
 
 from conftest import load_jsonl
 
-#: A scripted run is livestate's reference transport driven by the script's lines.
-Run = ReferenceDriver
-
 
 def script(name: str) -> list[dict[str, Any]]:
     return load_jsonl(f"sessions/{name}.jsonl")
@@ -34,9 +31,10 @@ def expected_wire(name: str) -> dict[int, list[wire.ClientMessage]]:
     return out
 
 
-def run(name: str, session: Session, *, until: float | None = None) -> Run:
-    """Play the script against ``session`` (already restored or fresh); ``Connect`` at the first line."""
-    result = Run(session)
+def run(name: str, session: Session, *, until: float | None = None) -> ReferenceDriver:
+    """Play the script against ``session`` (already restored or fresh) on livestate's reference transport;
+    ``Connect`` at the first line."""
+    result = ReferenceDriver(session)
     lines = script(name)
     if session.state.name == "IDLE":
         result.feed(events.Connect(at=lines[0]["at"]))

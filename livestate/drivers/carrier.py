@@ -40,7 +40,7 @@ class Carrier(Connections):
     _on_command: Callable[[c.Command], None] | None
     _collecting: list[tuple[int, wire.ClientMessage]] | None
     _failure: c.SessionFailed | None
-    _timers: dict[Timer, asyncio.TimerHandle]
+    _alarms: dict[Timer, asyncio.TimerHandle]
     _loop: asyncio.AbstractEventLoop
     _t0: float
     _live: asyncio.Event
@@ -129,7 +129,7 @@ class Carrier(Connections):
             match command:
                 case c.SendMessage(message=message):
                     self._transmit(message)
-                case c.BufferMessage() | c.TrimToIndex() | c.TrimSeqs():
+                case c.BufferMessage() | c.TrimThrough() | c.TrimSeqs():
                     self.buffer.apply(command)
                     changed = True
                 case c.ReplayBuffered():
@@ -148,7 +148,7 @@ class Carrier(Connections):
                 case c.StartTimer(timer=timer, deadline=deadline):
                     self._arm(timer, deadline)
                 case c.CancelTimer(timer=timer):
-                    armed = self._timers.pop(timer, None)
+                    armed = self._alarms.pop(timer, None)
                     if armed is not None:
                         armed.cancel()
                 case c.StateChanged(new=new):
@@ -171,9 +171,9 @@ class Carrier(Connections):
         else:
             self._live.clear()
         if state in TERMINAL:
-            for armed in self._timers.values():
+            for armed in self._alarms.values():
                 armed.cancel()
-            self._timers.clear()
+            self._alarms.clear()
             return True
         return False
 
@@ -182,11 +182,11 @@ class Carrier(Connections):
             self._link.outgoing.put_nowait(message)
 
     def _arm(self, timer: Timer, deadline: float) -> None:
-        old = self._timers.pop(timer, None)
+        old = self._alarms.pop(timer, None)
         if old is not None:
             old.cancel()
-        self._timers[timer] = self._loop.call_at(self._t0 + deadline, self._fire, timer)
+        self._alarms[timer] = self._loop.call_at(self._t0 + deadline, self._fire, timer)
 
     def _fire(self, timer: Timer) -> None:
-        self._timers.pop(timer, None)
+        self._alarms.pop(timer, None)
         self._handle(TimerFired(at=self.now(), timer=timer))

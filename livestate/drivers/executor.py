@@ -60,7 +60,7 @@ class CommandExecutor(Carrier):
 
     ``journal`` records every event (if it fails, the driver detaches it, logs a warning and yields a
     ``RecorderFailed`` notice; the session carries on); ``on_command`` sees every command as it is carried
-    out; ``restore`` takes what ``livestate.journal.load_state`` returned, to carry on a session another
+    out; ``restore`` takes what ``livestate.snapshots.load_state`` returned, to carry on a session another
     process saved ``restored_after`` seconds ago. ``max_queued_items`` bounds what waits for the application's
     iteration (the socket is not read meanwhile); ``max_outgoing`` bounds what waits for the socket (``send()``
     waits meanwhile). ``session_id`` names the session in log records and spans; ``telemetry`` picks
@@ -86,7 +86,7 @@ class CommandExecutor(Carrier):
         if restore is None:
             self.session = Session(config, recorder=journal)
             self.buffer = ReplayBuffer()
-        else:  # a session saved by another process (journal.save_state), ``restored_after`` seconds ago
+        else:  # a session saved by another process (snapshots.save_state), ``restored_after`` seconds ago
             snapshot, self.buffer = restore
             if snapshot.config != config:
                 raise UsageError("the snapshot was taken with another SessionConfig")
@@ -103,7 +103,7 @@ class CommandExecutor(Carrier):
         self._items: asyncio.Queue[Any] = asyncio.Queue()
         self._link: Link | None = None
         self._links: list[Link] = []
-        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._alarms: dict[Timer, asyncio.TimerHandle] = {}  # the loop's callbacks for the session's timers
         self._live = asyncio.Event()
         self._changed = Signal()  # the buffer shrank, a link drained, the state changed, an item was taken
         self._ended = False

@@ -12,12 +12,22 @@ the wire, per connection. Use it to test your own handling of livestate's comman
     d.advance(1.0)                                     # backoff timers fire
     d.server(wire.SetupComplete())                     # the resume: the buffer is replayed
     assert d.wire_log[-1] == (2, wire.RealtimeInput(text="hello"))
+
+A model of your own (a fake server, an application's bookkeeping) can follow along: ``on_command`` sees every
+command before the driver carries it out, ``on_wire`` every client message as it goes on the wire. Raising
+from either fails the test at the step that broke the rule::
+
+    def on_wire(connection: int, message: wire.ClientMessage) -> None:
+        assert server.live, "a client message went out before setupComplete"
+        server.received.append(message)
+
+    d = ReferenceDriver(Session(config), on_wire=on_wire)
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import attrs
@@ -43,7 +53,10 @@ def due_timers(session: Session, until: float) -> Iterator[TimerFired]:
 
 @attrs.define
 class ReferenceDriver:
-    """A session plus a hand-moved clock, a ``ReplayBuffer`` and a record of everything that happened."""
+    """A session plus a hand-moved clock, a ``ReplayBuffer`` and a record of everything that happened.
+
+    ``on_command`` and ``on_wire`` (keyword-only) let a test's own model follow every command and every client
+    message on the wire; what they raise propagates out of the call that fed the event."""
 
     session: Session
     #: The clock: the ``at`` of the events this driver makes.
@@ -61,6 +74,12 @@ class ReferenceDriver:
     closed_by_client: list[int] = attrs.field(factory=list)
     #: Handed-back messages by seq (from ``MessagesDropped`` / ``MessagesUnconfirmed``, filled in).
     handed_back: dict[int, wire.ClientMessage] = attrs.field(factory=dict)
+    #: Called with every command, in order, before the driver carries it out (so :attr:`buffer` is still as
+    #: the command found it: a ``TrimThrough`` has not trimmed yet).
+    on_command: Callable[[commands.Command], None] | None = attrs.field(default=None, kw_only=True)
+    #: Called with ``(connection, message)`` for every client message as it goes on the wire after ``setup``
+    #: (sent, or replayed from the buffer), in wire order: what a server would receive.
+    on_wire: Callable[[int, wire.ClientMessage], None] | None = attrs.field(default=None, kw_only=True)
 
     @property
     def log(self) -> list[commands.Command]:
@@ -78,11 +97,13 @@ class ReferenceDriver:
         return out
 
     def _carry_out(self, command: commands.Command, released: dict[int, wire.ClientMessage]) -> None:
+        if self.on_command is not None:
+            self.on_command(command)
         connection = self.session.connection
         if isinstance(command, commands.OpenConnection | commands.ReconnectWithHandle):
             self.sent[command.connection].append(command.setup)
         elif isinstance(command, commands.SendMessage):
-            self._on_wire(connection, command.message)
+            self._put_on_wire(connection, command.message)
         elif isinstance(command, commands.CloseConnection):
             self.closed_by_client.append(connection)
         elif isinstance(command, commands.MessagesDropped | commands.MessagesUnconfirmed):
@@ -90,13 +111,15 @@ class ReferenceDriver:
         pairs = self.buffer.apply(command)
         if isinstance(command, commands.ReplayBuffered):
             for _, message in pairs:
-                self._on_wire(connection, message)
+                self._put_on_wire(connection, message)
         elif isinstance(command, commands.DropBuffered):
             released.update(pairs)
 
-    def _on_wire(self, connection: int, message: wire.ClientMessage) -> None:
+    def _put_on_wire(self, connection: int, message: wire.ClientMessage) -> None:
         self.sent[connection].append(message)
         self.wire_log.append((connection, message))
+        if self.on_wire is not None:
+            self.on_wire(connection, message)
 
     # --- time ---------------------------------------------------------------------------------------
 

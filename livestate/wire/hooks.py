@@ -39,6 +39,7 @@ __all__ = [
     "structure_bool",
     "structure_float",
     "structure_int32",
+    "structure_integer",
     "structure_str",
     "to_camel",
     "to_snake",
@@ -101,6 +102,13 @@ def _structure_int32(value: Any, _: Any) -> int:
         value = int(value)
     if type(value) is not int or not INT32_MIN <= value <= INT32_MAX:
         raise WireValueError(f"expected an int32, got {_describe(value)}")
+    return value
+
+
+def _structure_integer(value: Any, _: Any) -> int:
+    # Not a wire type (the wire has int32 and int64): livestate's own records (seqs, counters, a seed).
+    if type(value) is not int:
+        raise WireValueError(f"expected an integer, got {_describe(value)}")
     return value
 
 
@@ -357,3 +365,6 @@ structure_str = _structure_str
 structure_bool = _structure_bool
 structure_int32 = _structure_int32
 structure_float = _structure_float
+#: An integral JSON number of any size (never a bool, a float or a string): not a wire type, but what
+#: livestate's own records (journal events, snapshots) hold.
+structure_integer = _structure_integer
