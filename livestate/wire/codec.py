@@ -16,8 +16,11 @@ documents, parsed to the same values: orjson rejects lone UTF-16 surrogates (``"
 beyond the float range, and reads an integer beyond 64 bits as a float, so the standard-library fallback
 does too. (Only past a few hundred levels of nesting do they differ: each parser's recursion limit.)
 
-Decoding runs a converter without detailed validation first (the fast path) and, only when that fails,
-structures the same object again with detailed validation to say exactly where the frame is wrong.
+Decoding runs a converter without detailed validation first (the fast path: :mod:`livestate.wire.fast`)
+and, only when that fails, structures the same object again with detailed validation to say exactly where
+the frame is wrong. A frame of one camelCase kind, with or without ``usageMetadata`` beside it, goes
+straight from the JSON parser to the kind's builder; any other frame, and any frame a builder raises for,
+takes the general path (:func:`structure_server`'s), which gives the same message or the error.
 """
 
 from __future__ import annotations
@@ -105,10 +108,11 @@ _FAST_HOOKS: dict[type, Callable[..., Any]] = {
     for cls in (*_SERVER_KINDS.values(), *_CLIENT_KINDS.values(), UsageMetadata)
 }
 _CLIENT_KEYS = _spellings(_CLIENT_KINDS)
-#: The builder of each server kind under either spelling of its key, for frames that hold the kind alone.
+#: The builder of each server kind under its camelCase key (a snake_case one takes the general path).
 _SERVER_BUILDERS: dict[str, Callable[..., Any]] = {
-    spelling: _FAST_HOOKS[_SERVER_KINDS[name]] for spelling, name in _SERVER_KEYS.items() if name != _USAGE
+    key: _FAST_HOOKS[cls] for key, cls in _SERVER_KINDS.items()
 }
+_build_usage = _FAST_HOOKS[UsageMetadata]
 
 
 def _wire_path(path: str) -> str:
@@ -149,6 +153,10 @@ def _load(data: bytes | str, max_size: int) -> dict[str, Any]:
         obj = _loads(data)
     except (ValueError, TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"frame: not valid JSON ({exc})") from None
+    return _checked_frame(obj)
+
+
+def _checked_frame(obj: Any) -> dict[str, Any]:
     if type(obj) is not dict:
         raise ProtocolError(f"frame: expected a JSON object, got {_describe(obj)}")
     if not obj:
@@ -186,19 +194,39 @@ def decode(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> Ser
 
     Raises :class:`ProtocolError` naming the wire field for anything malformed; nothing else escapes.
     """
-    obj = _load(data, max_size)
-    if len(obj) == 1:  # the common frame, one kind alone: build it directly
-        ((key, body),) = obj.items()
-        build = _SERVER_BUILDERS.get(key)
-        if build is not None:
-            try:
-                message = build(body)
-            except Exception:
-                pass  # the general path below says what is wrong
+    if len(data) > max_size:
+        raise ProtocolError(f"frame: {len(data)} bytes exceeds the {max_size}-byte limit")
+    try:
+        obj = _loads(data)
+    except (ValueError, TypeError, RecursionError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"frame: not valid JSON ({exc})") from None
+    # The usual frame, one kind (perhaps with usageMetadata beside it), goes straight to the kind's builder.
+    # Anything the builders raise, or a negative goAway.timeLeft, takes the general path, which says what
+    # is wrong.
+    if type(obj) is dict:
+        try:
+            if len(obj) == 1:
+                ((key, body),) = obj.items()
+                message = _SERVER_BUILDERS[key](body)
             else:
-                if type(message) is not GoAway or _negative_time_left(message) is None:
-                    return message  # type: ignore[no-any-return]
-    return _server_message(obj)
+                message = _build_with_usage(obj)
+        except Exception:
+            pass
+        else:
+            if type(message) is not GoAway or _negative_time_left(message) is None:
+                return message  # type: ignore[no-any-return]
+    return _server_message(_checked_frame(obj))
+
+
+def _build_with_usage(obj: dict[str, Any]) -> Any:
+    """The message of a frame of two keys, a kind and usageMetadata (camelCase); raises for any other."""
+    if len(obj) != 2:
+        raise KeyError(obj)
+    usage = _build_usage(obj[_USAGE])
+    for key, body in obj.items():
+        if key != _USAGE:
+            return _SERVER_BUILDERS[key](body, None, usage)
+    raise KeyError(obj)  # pragma: no cover - two keys, one of them usageMetadata
 
 
 def _negative_time_left(go_away: GoAway) -> str | None:
