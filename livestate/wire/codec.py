@@ -108,11 +108,22 @@ _FAST_HOOKS: dict[type, Callable[..., Any]] = {
     for cls in (*_SERVER_KINDS.values(), *_CLIENT_KINDS.values(), UsageMetadata)
 }
 _CLIENT_KEYS = _spellings(_CLIENT_KINDS)
+_build_usage = _FAST_HOOKS[UsageMetadata]
+_build_go_away = _FAST_HOOKS[GoAway]
+
+
+def _build_go_away_ahead(body: Any, _: Any = None, usage: UsageMetadata | None = None) -> GoAway:
+    """A goAway whose time is not yet up; raises for a negative timeLeft, which the general path rejects."""
+    message: GoAway = _build_go_away(body, GoAway, usage)
+    if _negative_time_left(message) is not None:
+        raise WireValueError("negative timeLeft")
+    return message
+
+
 #: The builder of each server kind under its camelCase key (a snake_case one takes the general path).
 _SERVER_BUILDERS: dict[str, Callable[..., Any]] = {
-    key: _FAST_HOOKS[cls] for key, cls in _SERVER_KINDS.items()
+    key: _build_go_away_ahead if cls is GoAway else _FAST_HOOKS[cls] for key, cls in _SERVER_KINDS.items()
 }
-_build_usage = _FAST_HOOKS[UsageMetadata]
 
 
 def _wire_path(path: str) -> str:
@@ -201,20 +212,15 @@ def decode(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> Ser
     except (ValueError, TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"frame: not valid JSON ({exc})") from None
     # The usual frame, one kind (perhaps with usageMetadata beside it), goes straight to the kind's builder.
-    # Anything the builders raise, or a negative goAway.timeLeft, takes the general path, which says what
-    # is wrong.
+    # Whatever a builder raises for, the general path says what is wrong.
     if type(obj) is dict:
         try:
             if len(obj) == 1:
                 ((key, body),) = obj.items()
-                message = _SERVER_BUILDERS[key](body)
-            else:
-                message = _build_with_usage(obj)
+                return _SERVER_BUILDERS[key](body)  # type: ignore[no-any-return]
+            return _build_with_usage(obj)  # type: ignore[no-any-return]
         except Exception:
             pass
-        else:
-            if type(message) is not GoAway or _negative_time_left(message) is None:
-                return message  # type: ignore[no-any-return]
     return _server_message(_checked_frame(obj))
 
 
