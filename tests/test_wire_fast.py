@@ -6,6 +6,7 @@ import contextlib
 import copy
 import json
 import pickle
+import re
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -394,17 +395,23 @@ def test_decode_matches_the_strict_path_on_every_edge_in_every_inline_field(edge
         assert_decode_matches_the_strict_path(json.dumps(placed(frame, edge)))
 
 
-DURATION_LIKE = st.from_regex(r"[-+ ]?[0-9\u0663]{0,13}(\.[0-9]{0,10})?[sS ]?", fullmatch=True)
+USUAL_DURATION = re.compile(r"[0-9]{1,11}(\.[0-9]{1,9})?s")
+DURATION_TEXTS = (
+    st.from_regex(r"[0-9]{1,12}(\.[0-9]{1,10})?s", fullmatch=True)
+    | st.from_regex(r"[-+ ]?[0-9\u0663]{0,13}(\.[0-9]{0,10})?[sS ]?", fullmatch=True)
+    | st.text(alphabet="0123456789.-+s \u0663eE_", max_size=24)
+    | st.text(max_size=12)
+)
 
 
-@given(DURATION_LIKE | st.text(alphabet="0123456789.-+s \u0663eE_", max_size=24) | st.text(max_size=12))
+@given(DURATION_TEXTS)
 def test_the_usual_duration_shortcut_agrees_with_duration_parse(text: str) -> None:
     usual = usual_duration(text)
-    if usual is None:
-        return  # the hook then calls Duration.parse itself
-    parsed = wire.Duration.parse(text)
-    assert type(usual) is wire.Duration
-    assert (usual.nanos, usual.text) == (parsed.nanos, parsed.text)
+    assert (usual is not None) == bool(USUAL_DURATION.fullmatch(text))  # the usual form, and only it
+    if usual is not None:
+        parsed = wire.Duration.parse(text)
+        assert type(usual) is wire.Duration
+        assert (usual.nanos, usual.text) == (parsed.nanos, parsed.text)
 
 
 def plain_nesting(value: Any) -> int:
