@@ -115,7 +115,8 @@ _build_go_away = _FAST_HOOKS[GoAway]
 def _build_go_away_ahead(body: Any, _: Any = None, usage: UsageMetadata | None = None) -> GoAway:
     """A goAway whose time is not yet up; raises for a negative timeLeft, which the general path rejects."""
     message: GoAway = _build_go_away(body, GoAway, usage)
-    if _negative_time_left(message) is not None:
+    time_left = message.time_left
+    if time_left is not None and time_left.nanos < 0:
         raise WireValueError("negative timeLeft")
     return message
 
