@@ -213,27 +213,24 @@ def decode(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> Ser
     except (ValueError, TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"frame: not valid JSON ({exc})") from None
     # The usual frame, one kind (perhaps with usageMetadata beside it), goes straight to the kind's builder.
-    # Whatever a builder raises for, the general path says what is wrong.
+    # Whatever a builder raises for (an unknown or snake_case key has none), the general path says what is
+    # wrong, or reads it as the builder would not.
     if type(obj) is dict:
         try:
             if len(obj) == 1:
                 ((key, body),) = obj.items()
                 return _SERVER_BUILDERS[key](body)  # type: ignore[no-any-return]
-            return _build_with_usage(obj)  # type: ignore[no-any-return]
+            if len(obj) == 2 and _USAGE in obj:
+                return _build_with_usage(obj)
         except Exception:
             pass
     return _server_message(_checked_frame(obj))
 
 
-def _build_with_usage(obj: dict[str, Any]) -> Any:
-    """The message of a frame of two keys, a kind and usageMetadata (camelCase); raises for any other."""
-    if len(obj) != 2:
-        raise KeyError(obj)
-    usage = _build_usage(obj[_USAGE])
-    for key, body in obj.items():
-        if key != _USAGE:
-            return _SERVER_BUILDERS[key](body, None, usage)
-    raise KeyError(obj)  # pragma: no cover - two keys, one of them usageMetadata
+def _build_with_usage(obj: dict[str, Any]) -> ServerMessage:
+    """The message of a frame of usageMetadata and one other key, built as :func:`decode` builds one kind."""
+    key = next(key for key in obj if key != _USAGE)
+    return _SERVER_BUILDERS[key](obj[key], None, _build_usage(obj[_USAGE]))  # type: ignore[no-any-return]
 
 
 def _negative_time_left(go_away: GoAway) -> str | None:
