@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import pickle
+import re
 import weakref
+from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import attrs
 import pytest
@@ -16,14 +20,15 @@ from hypothesis import strategies as st
 from livestate import wire
 from livestate.errors import ProtocolError
 from livestate.testing import strategies
-from livestate.wire import codec
+from livestate.wire import codec, hooks
 from livestate.wire.codec import to_snake
-from livestate.wire.fast import builder_eligible
+from livestate.wire.fast import builder_eligible, usual_duration
 
-from conftest import load_jsonl
-from frames import replace_somewhere
+from conftest import FIXTURES, load_jsonl
+from frames import invalid_frame_data, replace_somewhere
 
 SERVER_VALID = load_jsonl("server_valid.jsonl")
+SERVER_INVALID = load_jsonl("server_invalid.jsonl")
 CLIENT_VALID = load_jsonl("client_valid.jsonl")
 KINDS = codec._SERVER_KINDS | codec._CLIENT_KINDS | {"usageMetadata": wire.UsageMetadata}
 REJECTED = object()
@@ -228,3 +233,207 @@ def test_unknown_snake_case_keys_are_ignored_beside_known_ones() -> None:
     assert message == wire.ServerContent(turn_complete=True, interrupted=True)
     with pytest.raises(ProtocolError, match="given twice"):
         wire.decode('{"serverContent": {"turnComplete": true, "turn_complete": true}}')
+
+
+# --- decode against the strict path -------------------------------------------------------------------
+#
+# The oracle is decode's general path (frame checks, kind dispatch, usage, unknown messages, the goAway
+# rule) with cattrs' detailed converter in place of every builder: neither the builders of
+# livestate.wire.fast nor decode's shortcut for the usual frame take part. On any frame, decode must give
+# what the oracle gives: an equal message with leaves of the same types, or a ProtocolError with the same
+# text.
+
+SESSION_SERVER_FRAMES = [
+    line["frame"]
+    for path in sorted((FIXTURES / "sessions").glob("*.jsonl"))
+    for line in load_jsonl(f"sessions/{path.name}")
+    if line["dir"] == "server" and "frame" in line
+]
+FRAMES = [line["frame"] for line in SERVER_VALID] + SESSION_SERVER_FRAMES
+LIBRARIES: dict[str, Callable[[bytes | str], Any]] = {"stdlib": codec.stdlib_loads}
+with contextlib.suppress(ImportError):
+    import orjson
+
+    LIBRARIES = {"orjson": orjson.loads, **LIBRARIES}
+
+
+def _detailed_builder(cls: type) -> Callable[..., Any]:
+    def structure(body: Any, _: Any = None, usage: Any = None) -> Any:
+        message = codec._DETAILED.structure(body, cls)
+        return message if usage is None else attrs.evolve(message, usage_metadata=usage)
+
+    return structure
+
+
+DETAILED_HOOKS = {cls: _detailed_builder(cls) for cls in codec._FAST_HOOKS}
+
+
+def strict_decode(data: bytes | str) -> Any:
+    """The oracle: what the strict path makes of ``data``."""
+    with mock.patch.object(codec, "_FAST_HOOKS", DETAILED_HOOKS):
+        return codec._server_message(codec._load(data, codec.DEFAULT_MAX_FRAME_BYTES))
+
+
+def typed(value: Any) -> Any:
+    """A value with every class and leaf type spelled out (1, 1.0 and True differ; so do Duration texts)."""
+    if attrs.has(type(value)):
+        return (
+            type(value).__qualname__,
+            [(f.name, typed(getattr(value, f.name))) for f in attrs.fields(type(value))],
+        )
+    if isinstance(value, tuple | list):
+        return (type(value).__name__, [typed(item) for item in value])
+    if isinstance(value, dict):
+        return ("dict", [(key, typed(item)) for key, item in value.items()])
+    return (type(value).__name__, value)
+
+
+def outcome(decoder: Callable[[bytes | str], Any], data: bytes | str) -> Any:
+    try:
+        return typed(decoder(data))
+    except ProtocolError as exc:
+        return ("ProtocolError", str(exc))
+
+
+def assert_decode_matches_the_strict_path(data: bytes | str) -> None:
+    for library, loads in LIBRARIES.items():
+        with mock.patch.object(codec, "_loads", loads):
+            ours, strict = outcome(wire.decode, data), outcome(strict_decode, data)
+        assert ours == strict, f"{library}: decode {ours!r}, strict {strict!r}"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [invalid_frame_data(line) for line in SERVER_INVALID]
+    + [json.dumps(line["frame"]) for line in SERVER_VALID],
+    ids=[line["name"] for line in SERVER_INVALID + SERVER_VALID],
+)
+def test_decode_matches_the_strict_path_on_every_fixture(data: bytes | str) -> None:
+    assert_decode_matches_the_strict_path(data)
+
+
+def nested_list(depth: int) -> Any:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+#: Values at the edges of the fast path's shortcuts: every JSON type, int32 and int64 bounds and beyond,
+#: integral floats, int64 decimal strings (short, long, signed, not ASCII), Durations in and out of the
+#: usual form, untyped values around the depth limit, lists of strings and of objects with a wrong member.
+EDGES: list[Any] = [
+    *[None, True, False, 0, -1, 1.0, 2.5, -0.0, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1],
+    *[2**63 - 1, 2**63, 2**64, -(2**63), -(2**63) - 1, 10**30],
+    *["", "a", "7", "-7", "+7", "0042", " 7", "7 ", "1_000", "\u0663", "\uff17"],
+    *["123456789012345678", "1234567890123456789", "9223372036854775807", "9223372036854775808"],
+    *["0s", "10s", "0.420s", "3.000000001s", "3.0000000001s", "-1s", "-0s", "-0.5s", "1.s", ".5s"],
+    *["1.5.5s", "5S", " 5s", "5s ", "+5s", "1_0s", "\u0663s", "1.\u0663s", "1e3s"],
+    *["99999999999s", "99999999999.999999999s", "315576000000s", "315576000001s", "999999999999s"],
+    *[{}, [], {"a": 1}, {"a": {"b": [1, {"c": None}]}}, [[]], ["a", "b"], ["a", 1], [None]],
+    *[[{"text": "x"}], [{"text": 1}], [{}, {"text": "y"}], [{"function_call": {}}]],
+    *[nested_list(63), nested_list(64), nested_list(65), {"x": nested_list(63)}, {"x": nested_list(64)}],
+    *[[{"x": nested_list(62)}], [{"x": nested_list(63)}]],
+]
+JUNK = st.sampled_from(EDGES) | strategies.json_values
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> bytes | str:
+    """A fixture frame with a value replaced somewhere, perhaps snake_case keys, usage or an unknown key
+    beside the kind, as compact or pretty text or UTF-8 bytes."""
+    frame = replace_somewhere(
+        draw(st.sampled_from(FRAMES)), draw(JUNK), draw(st.lists(st.integers(0, 50), max_size=7))
+    )
+    if isinstance(frame, dict):
+        if draw(st.integers(0, 3)) == 0:
+            frame = snake_keys(frame)
+        extra = draw(
+            st.sampled_from([None, "usageMetadata", "usage_metadata", "futureField", "setupComplete"])
+        )
+        if extra is not None:
+            usage = {"totalTokenCount": 7, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 3}]}
+            frame = {**frame, extra: draw(st.just(usage) | JUNK)}
+    text = json.dumps(frame, indent=draw(st.sampled_from([None, 2])), ensure_ascii=draw(st.booleans()))
+    return text.encode() if draw(st.booleans()) else text
+
+
+@given(frames())
+def test_decode_matches_the_strict_path(data: bytes | str) -> None:
+    assert_decode_matches_the_strict_path(data)
+
+
+#: Frames with one field of each kind the fast path takes inline; EDGE marks where the edge value goes.
+EDGE_PLACES = [
+    {"goAway": {"timeLeft": "EDGE"}},
+    {"voiceActivity": {"type": "ACTIVITY_END", "audioOffset": "EDGE"}},
+    {"sessionResumptionUpdate": {"newHandle": "h", "lastConsumedClientMessageIndex": "EDGE"}},
+    {"serverContent": {"outputTranscription": {"words": [{"word": "a", "startOffset": "EDGE"}]}}},
+    {"serverContent": {"turnComplete": "EDGE"}, "usageMetadata": {"totalTokenCount": "EDGE"}},
+    {"serverContent": {"modelTurn": {"parts": "EDGE"}}},
+    {"serverContent": {"modelTurn": {"parts": [{"text": "EDGE", "inlineData": "EDGE"}]}}},
+    {"serverContent": {"groundingMetadata": "EDGE"}},
+    {"toolCallCancellation": {"ids": ["a", "EDGE"]}},
+    {"toolCall": {"functionCalls": [{"id": "c", "args": {"x": "EDGE"}, "partialArgs": "EDGE"}]}},
+    {"error": {"code": "EDGE", "details": ["EDGE"]}},
+]
+
+
+def placed(value: Any, edge: Any) -> Any:
+    if value == "EDGE":
+        return edge
+    if isinstance(value, dict):
+        return {key: placed(item, edge) for key, item in value.items()}
+    if isinstance(value, list):
+        return [placed(item, edge) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("edge", EDGES, ids=[f"edge{i}" for i in range(len(EDGES))])
+def test_decode_matches_the_strict_path_on_every_edge_in_every_inline_field(edge: Any) -> None:
+    for frame in EDGE_PLACES:
+        assert_decode_matches_the_strict_path(json.dumps(placed(frame, edge)))
+
+
+USUAL_DURATION = re.compile(r"[0-9]{1,11}(\.[0-9]{1,9})?s")
+DURATION_TEXTS = (
+    st.from_regex(r"[0-9]{1,12}(\.[0-9]{1,10})?s", fullmatch=True)
+    | st.from_regex(r"[-+ ]?[0-9\u0663]{0,13}(\.[0-9]{0,10})?[sS ]?", fullmatch=True)
+    | st.text(alphabet="0123456789.-+s \u0663eE_", max_size=24)
+    | st.text(max_size=12)
+)
+
+
+@given(DURATION_TEXTS)
+def test_the_usual_duration_shortcut_agrees_with_duration_parse(text: str) -> None:
+    usual = usual_duration(text)
+    assert (usual is not None) == bool(USUAL_DURATION.fullmatch(text))  # the usual form, and only it
+    if usual is not None:
+        parsed = wire.Duration.parse(text)
+        assert type(usual) is wire.Duration
+        assert (usual.nanos, usual.text) == (parsed.nanos, parsed.text)
+
+
+def plain_nesting(value: Any) -> int:
+    """How many levels of objects and arrays a JSON value nests (``[]`` is 1, a scalar 0), level by level."""
+    depth, level = 0, [value]
+    while containers := [c for c in level if isinstance(c, dict | list)]:
+        depth += 1
+        level = [v for c in containers for v in (c.values() if isinstance(c, dict) else c)]
+    return depth
+
+
+deep_values = st.recursive(
+    st.none() | st.integers() | st.text(max_size=2),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=2), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(deep_values, st.integers(0, 70), st.booleans())
+def test_the_depth_check_agrees_with_a_plain_count(value: Any, depth: int, in_object: bool) -> None:
+    for _ in range(depth):  # wrap the value to bring it around the limit
+        value = {"k": value} if in_object else [value]
+    assert hooks._nested_too_deep(value) == (plain_nesting(value) > codec.MAX_NESTING_DEPTH)

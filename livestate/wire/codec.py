@@ -16,8 +16,11 @@ documents, parsed to the same values: orjson rejects lone UTF-16 surrogates (``"
 beyond the float range, and reads an integer beyond 64 bits as a float, so the standard-library fallback
 does too. (Only past a few hundred levels of nesting do they differ: each parser's recursion limit.)
 
-Decoding runs a converter without detailed validation first (the fast path) and, only when that fails,
-structures the same object again with detailed validation to say exactly where the frame is wrong.
+Decoding runs a converter without detailed validation first (the fast path: :mod:`livestate.wire.fast`)
+and, only when that fails, structures the same object again with detailed validation to say exactly where
+the frame is wrong. A frame of one camelCase kind, with or without ``usageMetadata`` beside it, goes
+straight from the JSON parser to the kind's builder; any other frame, and any frame a builder raises for,
+takes the general path (:func:`structure_server`'s), which gives the same message or the error.
 """
 
 from __future__ import annotations
@@ -105,9 +108,22 @@ _FAST_HOOKS: dict[type, Callable[..., Any]] = {
     for cls in (*_SERVER_KINDS.values(), *_CLIENT_KINDS.values(), UsageMetadata)
 }
 _CLIENT_KEYS = _spellings(_CLIENT_KINDS)
-#: The builder of each server kind under either spelling of its key, for frames that hold the kind alone.
+_build_usage = _FAST_HOOKS[UsageMetadata]
+_build_go_away = _FAST_HOOKS[GoAway]
+
+
+def _build_go_away_ahead(body: Any, _: Any = None, usage: UsageMetadata | None = None) -> GoAway:
+    """A goAway whose time is not yet up; raises for a negative timeLeft, which the general path rejects."""
+    message: GoAway = _build_go_away(body, GoAway, usage)
+    time_left = message.time_left
+    if time_left is not None and time_left.nanos < 0:
+        raise WireValueError("negative timeLeft")
+    return message
+
+
+#: The builder of each server kind under its camelCase key (a snake_case one takes the general path).
 _SERVER_BUILDERS: dict[str, Callable[..., Any]] = {
-    spelling: _FAST_HOOKS[_SERVER_KINDS[name]] for spelling, name in _SERVER_KEYS.items() if name != _USAGE
+    key: _build_go_away_ahead if cls is GoAway else _FAST_HOOKS[cls] for key, cls in _SERVER_KINDS.items()
 }
 
 
@@ -149,6 +165,10 @@ def _load(data: bytes | str, max_size: int) -> dict[str, Any]:
         obj = _loads(data)
     except (ValueError, TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"frame: not valid JSON ({exc})") from None
+    return _checked_frame(obj)
+
+
+def _checked_frame(obj: Any) -> dict[str, Any]:
     if type(obj) is not dict:
         raise ProtocolError(f"frame: expected a JSON object, got {_describe(obj)}")
     if not obj:
@@ -186,19 +206,31 @@ def decode(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> Ser
 
     Raises :class:`ProtocolError` naming the wire field for anything malformed; nothing else escapes.
     """
-    obj = _load(data, max_size)
-    if len(obj) == 1:  # the common frame, one kind alone: build it directly
-        ((key, body),) = obj.items()
-        build = _SERVER_BUILDERS.get(key)
-        if build is not None:
-            try:
-                message = build(body)
-            except Exception:
-                pass  # the general path below says what is wrong
-            else:
-                if type(message) is not GoAway or _negative_time_left(message) is None:
-                    return message  # type: ignore[no-any-return]
-    return _server_message(obj)
+    if len(data) > max_size:
+        raise ProtocolError(f"frame: {len(data)} bytes exceeds the {max_size}-byte limit")
+    try:
+        obj = _loads(data)
+    except (ValueError, TypeError, RecursionError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"frame: not valid JSON ({exc})") from None
+    # The usual frame, one kind (perhaps with usageMetadata beside it), goes straight to the kind's builder.
+    # Whatever a builder raises for (an unknown or snake_case key has none), the general path says what is
+    # wrong, or reads it as the builder would not.
+    if type(obj) is dict:
+        try:
+            if len(obj) == 1:
+                ((key, body),) = obj.items()
+                return _SERVER_BUILDERS[key](body)  # type: ignore[no-any-return]
+            if len(obj) == 2 and _USAGE in obj:
+                return _build_with_usage(obj)
+        except Exception:
+            pass
+    return _server_message(_checked_frame(obj))
+
+
+def _build_with_usage(obj: dict[str, Any]) -> ServerMessage:
+    """The message of a frame of usageMetadata and one other key, built as :func:`decode` builds one kind."""
+    key = next(key for key in obj if key != _USAGE)
+    return _SERVER_BUILDERS[key](obj[key], None, _build_usage(obj[_USAGE]))  # type: ignore[no-any-return]
 
 
 def _negative_time_left(go_away: GoAway) -> str | None:

@@ -8,24 +8,41 @@ the frozen class (allowed: the subclass adds no slots, so the layouts are identi
 ordinary, frozen instance of the wire class, five times cheaper to make.
 
 Only classes whose fields are plain (default ``None``, no validator, converter or factory) are eligible;
-the others keep cattrs' generated function. Anything unusual in a value (a wrong type, ``null``, a float
-where an int belongs) goes to the converter's own hook for that field, so this path accepts exactly what
-the converter accepts. It raises whatever the hooks raise; the codec then re-runs cattrs with detailed
-validation to name the field.
+the others keep cattrs' generated function. The generated code takes the usual value of each field type
+inline: a string, a boolean, an int32, an int64 as a number or a short decimal string, a non-negative
+Duration (:func:`usual_duration`, no regular expression), an untyped object with no object or list in it
+(nothing to walk for the depth limit), a list of strings, a list of one object. Anything else (a wrong
+type, ``null``, a float where an int belongs, a nested untyped object) goes to the converter's own hook for
+that field, so this path accepts exactly what the converter accepts. It raises whatever the hooks raise;
+the codec then re-runs cattrs with detailed validation to name the field.
 """
 
 from __future__ import annotations
 
 import linecache
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, get_args
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import attrs
 import cattrs
 
-from livestate.wire.scalars import INT32_MAX, INT32_MIN, WireValueError
+from livestate.wire.scalars import (
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    INT64_MIN,
+    Duration,
+    Int64,
+    JsonObject,
+    MessageIndex,
+    WireValueError,
+)
 
-__all__ = ["builder_eligible", "make_builder_structure_fn"]
+__all__ = ["builder_eligible", "make_builder_structure_fn", "usual_duration"]
+
+#: Decimal strings of up to this many digits are inside the int64 range (2**63 has 19).
+_SHORT_DIGITS = 18
 
 
 def builder_eligible(cls: type) -> bool:
@@ -39,9 +56,41 @@ def builder_eligible(cls: type) -> bool:
 
 
 def _builder(cls: type) -> type:
-    # Both names map to one C slot (tp_setattro); overriding only one would leave the slow generic path.
-    namespace = {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__}
+    namespace = {
+        "__slots__": (),
+        # Both names map to one C slot (tp_setattro); overriding only one would leave the slow generic path.
+        "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__,
+        # The C slot too: Builder() is then cheaper than object.__new__(Builder), and runs no Python code.
+        "__init__": object.__init__,
+    }
     return type(f"_{cls.__name__}Builder", (cls,), namespace)
+
+
+_DurationBuilder = _builder(Duration)
+#: Whole seconds of up to this many digits are far inside a Duration's range (315,576,000,000 s).
+_DURATION_WHOLE_DIGITS = 11
+
+
+def usual_duration(text: str) -> Duration | None:
+    """``Duration.parse(text)`` for the usual form, ASCII digits and not negative (``"10s"``, ``"0.420s"``);
+    None for any other text, valid or not, which the caller then gives to ``Duration.parse``."""
+    # ASCII first: str.isdigit() also accepts other scripts' digits, which the wire form does not.
+    if text.isascii() and text[-1:] == "s":
+        whole, dot, fraction = text[:-1].partition(".")
+        if whole.isdigit() and len(whole) <= _DURATION_WHOLE_DIGITS:
+            if not dot:
+                nanos = int(whole) * 1_000_000_000
+            elif fraction.isdigit() and len(fraction) <= 9:
+                nanos = int(whole + fraction.ljust(9, "0"))
+            else:
+                return None
+            duration = _DurationBuilder()
+            duration.nanos = nanos
+            duration.text = text
+            duration.__class__ = Duration
+            return duration  # type: ignore[no-any-return]
+    return None
 
 
 def _not_an_object(value: Any) -> Any:
@@ -68,7 +117,6 @@ def make_builder_structure_fn(
     attrs.resolve_types(cls)
     name = f"structure_{cls.__name__}"
     namespace: dict[str, Any] = {
-        "new": object.__new__,
         "Builder": _builder(cls),
         "cls": cls,
         "not_an_object": _not_an_object,
@@ -81,7 +129,7 @@ def make_builder_structure_fn(
         f"def {name}(o, _=None, usage=None):",
         "    if type(o) is not dict:",
         "        return None if o is None else not_an_object(o)" if nullable else "        not_an_object(o)",
-        "    b = new(Builder)",
+        "    b = Builder()",
     ]
     if fields:  # every field starts absent; the loop below fills in what the object holds
         lines.append("    " + " = ".join(f"b.{f.name}" for f in fields) + " = None")
@@ -109,24 +157,82 @@ def make_builder_structure_fn(
 def _value_lines(field: attrs.Attribute[Any], conv: cattrs.Converter, namespace: dict[str, Any]) -> list[str]:
     """Lines that turn ``v`` (the wire value) into the field value: the common case inline, the rest through
     the converter's hook for the field's type, which also handles ``None`` and reports errors."""
-    fallback = f"v = h_{field.name}(v, t_{field.name})"
-    inner = next((t for t in get_args(field.type) if t is not type(None)), field.type)
+    name = field.name
+    fallback = f"v = h_{name}(v, t_{name})"
+    inner = _strip_optional(field.type)
     if inner is str or inner is bool:
         return [f"if type(v) is not {inner.__name__}:", f"    {fallback}"]
     if inner is int:
         return [f"if type(v) is not int or not {INT32_MIN} <= v <= {INT32_MAX}:", f"    {fallback}"]
-    item_args = get_args(inner)
-    if len(item_args) == 2 and item_args[1] is Ellipsis and attrs.has(item_args[0]):
-        namespace[f"i_{field.name}"] = conv.get_structure_hook(item_args[0])
-        namespace[f"it_{field.name}"] = item_args[0]
+    if inner is Int64 or inner is MessageIndex:  # NewTypes: the value is the int itself
+        low = 0 if inner is MessageIndex else INT64_MIN
+        return [
+            f"if type(v) is not int or not {low} <= v <= {INT64_MAX}:",
+            # proto3 JSON spells an int64 as a decimal string; one this short is surely in range.
+            f"    if type(v) is str and len(v) <= {_SHORT_DIGITS} and v.isascii() and v.isdigit():",
+            "        v = int(v)",
+            "    else:",
+            f"        {fallback}",
+        ]
+    if inner is Duration:
+        namespace["usual_duration"] = usual_duration
+        return [
+            "d = usual_duration(v) if type(v) is str else None",
+            "if d is None:",
+            f"    {fallback}",
+            "else:",
+            "    v = d",
+        ]
+    if inner == JsonObject:  # most objects are flat: no walk for the depth limit
+        return [
+            "if type(v) is dict:",
+            "    for x in v.values():",
+            "        if type(x) is dict or type(x) is list:",
+            f"            {fallback}",
+            "            break",
+            "else:",
+            f"    {fallback}",
+        ]
+    item = _tuple_item(inner)
+    if item is str:
         return [
             "if type(v) is list:",
-            f"    v = tuple([i_{field.name}(e, it_{field.name}) for e in v])",
+            "    for e in v:",
+            "        if type(e) is not str:",
+            f"            {fallback}",
+            "            break",
+            "    else:",
+            "        v = tuple(v)",
+            "else:",
+            f"    {fallback}",
+        ]
+    if item is not None and attrs.has(item):
+        namespace[f"i_{name}"] = conv.get_structure_hook(item)
+        namespace[f"it_{name}"] = item
+        # A list of one (a turn's one part) skips the comprehension, which costs as much as the element.
+        each = f"i_{name}(e, it_{name})"
+        return [
+            "if type(v) is list:",
+            f"    v = (i_{name}(v[0], it_{name}),) if len(v) == 1 else tuple([{each} for e in v])",
             "else:",
             f"    {fallback}",
         ]
     if inner is not field.type:  # an Optional: skip its wrapper, call the inner type's hook directly
-        namespace[f"i_{field.name}"] = conv.get_structure_hook(inner)
-        namespace[f"it_{field.name}"] = inner
-        return ["if v is not None:", f"    v = i_{field.name}(v, it_{field.name})"]
+        namespace[f"i_{name}"] = conv.get_structure_hook(inner)
+        namespace[f"it_{name}"] = inner
+        return ["if v is not None:", f"    v = i_{name}(v, it_{name})"]
     return [fallback]
+
+
+def _strip_optional(kind: Any) -> Any:
+    """``X`` for ``X | None``; any other type as it is."""
+    args = get_args(kind)
+    if get_origin(kind) in (Union, UnionType) and len(args) == 2 and type(None) in args:
+        return args[0] if args[1] is type(None) else args[1]
+    return kind
+
+
+def _tuple_item(kind: Any) -> Any:
+    """``X`` for ``tuple[X, ...]``, else None."""
+    args = get_args(kind)
+    return args[0] if get_origin(kind) is tuple and len(args) == 2 and args[1] is Ellipsis else None

@@ -155,17 +155,17 @@ def _nested_too_deep(value: Any) -> bool:
     """Whether a parsed JSON value nests more than MAX_NESTING_DEPTH levels (the value itself is one)."""
     if type(value) is not dict and type(value) is not list:
         return False
-    level = [value]
-    for _ in range(MAX_NESTING_DEPTH):  # one level at a time, without recursion
-        below = [
-            item
-            for container in level
-            for item in (container.values() if type(container) is dict else container)
-            if type(item) is dict or type(item) is list
-        ]
-        if not below:
+    return not _nests_within(value, MAX_NESTING_DEPTH)
+
+
+def _nests_within(container: dict[str, Any] | list[Any], levels: int) -> bool:
+    """Whether ``container`` nests at most ``levels`` levels, counting itself. Recurses at most ``levels``
+    deep, however deep the value goes: it stops at the first container past the limit."""
+    for item in container.values() if type(container) is dict else container:
+        if (type(item) is dict or type(item) is list) and (
+            levels <= 1 or not _nests_within(item, levels - 1)
+        ):
             return False
-        level = below
     return True
 
 
