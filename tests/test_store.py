@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from livestate import Session, wire
 from livestate.buffer import ReplayBuffer
-from livestate.store import LeaseLost, SessionLeased, SQLiteStore, StoreError
-from livestate.store.base import Append, Drop, Trim, encode_frame
-from livestate.store.sqlite import _SCHEMA
+from livestate.events import MessageReceived
+from livestate.record import SessionSnapshot
+from livestate.store import LeaseLost, SessionLeased, SQLiteStore, StoreError, StorePersistence
+from livestate.store.base import Append, Drop, Trim, checksum, encode_frame
+from livestate.store.sqlite import _SCHEMA, _message_sum
 
 import helpers
 
@@ -42,6 +46,13 @@ def run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 20))
 
 
+def as_stored(snapshot: SessionSnapshot) -> SessionSnapshot:
+    """What a store gives back: every unconfirmed message unsent (the next process reports the old
+    connection lost at once)."""
+    entries = tuple(attrs.evolve(u, sent_at=None) for u in snapshot.unconsumed)
+    return attrs.evolve(snapshot, unconsumed=entries)
+
+
 def test_a_snapshot_and_its_messages_round_trip_and_trims_apply(make_store: Any) -> None:
     async def main() -> Any:
         store = make_store()
@@ -57,7 +68,7 @@ def test_a_snapshot_and_its_messages_round_trip_and_trims_apply(make_store: Any)
         return session, loaded, left, infos
 
     session, loaded, left, infos = run(main())
-    assert loaded.snapshot == session.snapshot() and loaded.saved_at == 100.0
+    assert loaded.snapshot == as_stored(session.snapshot()) and loaded.saved_at == 100.0
     assert [(s, m.text) for s, m in loaded.buffer.items()] == [(1, "m1"), (2, "m2"), (3, "m3")]
     assert [(s, m.text) for s, m in left] == [(2, "m2")]
     (info,) = infos
@@ -118,14 +129,16 @@ def test_the_sqlite_file_is_private_and_uses_wal(tmp_path: Path) -> None:
     assert (mode, journal) == (0o600, "wal")
 
 
-def corrupt(tmp_path: Path, sql: str) -> str:
+def corrupt(tmp_path: Path, damage: Any) -> str:
+    """Store a session of two messages, damage its records with ``damage(db)``, and load it."""
+
     async def main() -> str:
         store = SQLiteStore(tmp_path / "s.db")
         session, buffer = session_with(["m1", "m2"])
         lease = await store.acquire("call-7", "w", 5.0)
         ops = [Append(seq=s, frame=encode_frame(m)) for s, m in buffer.items()]
         await store.write(lease, ops, session.snapshot(), saved_at=1.0)
-        store._db.execute(sql)
+        damage(store._db)
         try:
             await store.load("call-7")
         except StoreError as exc:
@@ -137,25 +150,99 @@ def corrupt(tmp_path: Path, sql: str) -> str:
     return str(run(main()))
 
 
+def _sql(statement: str) -> Any:
+    return lambda db: db.execute(statement)
+
+
+def _rewrite_message(seq: int, frame: str, entry: str | None = None) -> Any:
+    """Replace (or add) a message record with a valid checksum: only the layout's checks can tell.
+    ``entry=None`` keeps the stored entry."""
+
+    def damage(db: sqlite3.Connection) -> None:
+        row = db.execute("SELECT entry FROM messages WHERE id='call-7' AND seq=?", (seq,)).fetchone()
+        kept = entry if entry is not None else row[0]
+        db.execute(
+            "INSERT OR REPLACE INTO messages (id, seq, frame, entry, sum) VALUES ('call-7', ?, ?, ?, ?)",
+            (seq, frame, kept, _message_sum(frame, kept)),
+        )
+
+    return damage
+
+
+def _rewrite_head(change: Any) -> Any:
+    def damage(db: sqlite3.Connection) -> None:
+        (text,) = db.execute("SELECT head FROM sessions WHERE id='call-7'").fetchone()
+        head = json.loads(text)
+        change(head)
+        text = json.dumps(head)
+        db.execute("UPDATE sessions SET head=?, head_sum=? WHERE id='call-7'", (text, checksum(text)))
+
+    return damage
+
+
+_FRAME = '{"realtimeInput":{"text":"x"}}'
+
+
 @pytest.mark.parametrize(
-    ("sql", "problem"),
+    ("damage", "problem"),
     [
-        ("UPDATE sessions SET snapshot = substr(snapshot, 1, 40)", "the snapshot is corrupt"),
-        ("UPDATE messages SET frame = substr(frame, 1, 10) WHERE seq = 2", "message seq 2 is corrupt"),
+        (_sql("UPDATE sessions SET head = substr(head, 1, 40)"), "the head record is corrupt: checksum"),
         (
-            'UPDATE messages SET frame = \'{"realtimeInput":{"text":"x"}}\', sum = \'x\' WHERE seq = 1',
-            "seq 1",
+            _sql("UPDATE sessions SET config = substr(config, 1, 40)"),
+            "the config record is corrupt: checksum",
         ),
-        ("DELETE FROM messages WHERE seq = 2", "the buffer lacks 1 unconfirmed messages"),
+        (_sql("UPDATE messages SET frame = substr(frame, 1, 10) WHERE seq = 2"), "message seq 2 is corrupt"),
+        (
+            _sql(f"UPDATE messages SET frame = '{_FRAME}', sum = 'x' WHERE seq = 1"),
+            "message seq 1 is corrupt",
+        ),
+        (_sql("DELETE FROM messages WHERE seq = 2"), "do not add up to the head's buffered bytes"),
+        (_rewrite_message(3, _FRAME, "[10]"), "past the head's last seq 2"),
+        (_rewrite_message(1, _FRAME, "[999]"), "do not add up to the head's buffered bytes"),
+        (_rewrite_message(1, _FRAME, "{}"), "message seq 1's entry is corrupt"),
+        (_rewrite_message(1, "not json"), "message seq 1 is corrupt"),
+        (_rewrite_head(lambda h: h.update(order=[2, 7])), "window order does not match"),
+        (_rewrite_head(lambda h: h.update(seq="2")), "seq is not an integer"),
+        (_rewrite_head(lambda h: h.update(state="NOWHERE")), "the head record is corrupt"),
+        (_rewrite_head(lambda h: h.update(handle=17)), "the head record is corrupt"),
+        (_sql("UPDATE sessions SET saved_at = NULL"), "saved_at is missing"),
     ],
-    ids=["truncated-snapshot", "truncated-message", "tampered-message", "missing-message"],
+    ids=[
+        "truncated-head",
+        "truncated-config",
+        "truncated-message",
+        "tampered-message",
+        "missing-message",
+        "extra-message",
+        "wrong-size",
+        "bad-entry",
+        "bad-frame",
+        "wrong-order",
+        "bad-seq",
+        "bad-state",
+        "bad-handle",
+        "no-saved-at",
+    ],
 )
 def test_a_corrupt_record_raises_a_store_error_naming_the_session(
-    tmp_path: Path, sql: str, problem: str
+    tmp_path: Path, damage: Any, problem: str
 ) -> None:
-    error = corrupt(tmp_path, sql)
+    error = corrupt(tmp_path, damage)
     assert "'call-7'" in error and problem in error
     assert "handle" not in error.replace("handle_", "")
+
+
+def test_an_undamaged_store_loads(tmp_path: Path) -> None:
+    assert corrupt(tmp_path, lambda db: None) == "loaded"
+
+
+def test_a_file_of_another_layout_is_refused_not_misread(tmp_path: Path) -> None:
+    run(SQLiteStore(tmp_path / "s.db").close())
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("PRAGMA user_version=1")
+    db.close()
+    with pytest.raises(StoreError, match="layout 1, this livestate reads layout 2"):
+        SQLiteStore(tmp_path / "s.db")
 
 
 def test_the_schema_is_idempotent(tmp_path: Path) -> None:
@@ -210,3 +297,101 @@ def test_the_cli_lists_shows_and_drops_sessions_showing_handles_only_as_fingerpr
     assert "secret-handle-xyz" not in out.out + out.err
     assert "call-9\tSETUP_COMPLETE\tsha256:" in out.out or "call-9\tRESUMABLE\tsha256:" in out.out
     assert "1 unconfirmed" in out.out and "records: ok" in out.out and "dropped call-9" in out.out
+
+
+# --- what a store gives back resumes exactly like the session it was taken from ------------------------
+
+
+def _resumes_alike(original: SessionSnapshot, loaded: SessionSnapshot) -> None:
+    """Restored in a new process, both report the old connection lost, reconnect and replay alike."""
+    t = original.last_at + 1.0
+    sessions = [Session.restore(s, at=t, elapsed=1.0) for s in (original, loaded)]
+    resumed = [s.resume(t) for s in sessions]
+    assert resumed[0] == resumed[1]
+    if sessions[0].state.name in ("CONNECTING", "RESUMING"):
+        ready = MessageReceived(at=t, message=wire.SetupComplete(), connection=sessions[0].connection)
+        assert sessions[0].handle(ready) == sessions[1].handle(ready)
+    assert as_stored(sessions[0].snapshot()) == as_stored(sessions[1].snapshot())
+
+
+def _vertex_confirmed_in_part() -> Any:
+    d = helpers.driver(vertex=True).live()
+    for i in range(3):
+        d.send(helpers.audio(f"m{i}"))
+    d.server(helpers.update("h1", index=1))
+    return d, [
+        lambda: d.send(helpers.audio("m3")),
+        lambda: d.server(helpers.update("h2", index=2)),
+        lambda: d.send(helpers.audio("m4")),
+    ]
+
+
+def _tool_answers_unconfirmed() -> Any:
+    d = helpers.driver().live()
+    d.server(helpers.update("h1"))
+    d.server(helpers.tool_call("c1"))
+    return d, [
+        lambda: d.send(helpers.tool_response("c1")),
+        lambda: d.send(helpers.audio("after")),
+        lambda: d.server(helpers.tool_call("c2")),
+        lambda: d.advance(5.0),
+        lambda: d.server(helpers.update("h2")),
+    ]
+
+
+def _an_outage() -> Any:
+    d = helpers.driver(vertex=True).live()
+    d.send(helpers.audio("a"))
+    return d, [
+        lambda: d.close(1006),
+        lambda: d.send(helpers.audio("b")),
+        lambda: d.send(helpers.audio("c")),
+    ]
+
+
+def _a_reseed_ahead_of_held_input() -> Any:
+    from test_lossless import history, reseed_driver
+
+    d = reseed_driver()
+    return d, [
+        lambda: d.send(helpers.audio("said meanwhile")),
+        lambda: d.send(history("earlier turns", complete=False)),
+        lambda: d.send(history("the last turn", complete=True)),
+        lambda: d.server(helpers.update("h2", index=4)),
+        lambda: d.server(helpers.update("h3", index=6)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [_vertex_confirmed_in_part, _tool_answers_unconfirmed, _an_outage, _a_reseed_ahead_of_held_input],
+)
+def test_after_every_step_the_stored_session_resumes_like_the_live_one(
+    make_store: Any, scenario: Any
+) -> None:
+    """The persistence writes only what changed (message records, a head); loaded after any step, the
+    session resumes exactly as the one in memory would: same commands, same replays, same buffer."""
+
+    async def main() -> int:
+        store = make_store()
+        d, steps = scenario()
+        persistence = StorePersistence(store, "s1", lease_ttl=30.0)
+        await persistence.start(d)
+        d.on_command = lambda command: persistence.observe(d.session, (command,))
+        checked = 0
+        for step in [lambda: None, *steps]:
+            step()
+            persistence.observe(d.session, ())  # as a driver does after every event
+            await persistence.flush()
+            loaded = await store.load("s1")
+            assert loaded is not None
+            assert loaded.snapshot == as_stored(d.session.snapshot())
+            assert loaded.buffer.items() == d.buffer.items()
+            _resumes_alike(d.session.snapshot(), loaded.snapshot)
+            checked += 1
+        await persistence.stop()
+        assert await store.load("s1") is None
+        await store.close()
+        return checked
+
+    assert run(main()) >= 4

@@ -57,6 +57,8 @@ class Carrier(Connections):
             self.session.recorder = None
             self._items.put_nowait(c.RecorderFailed(error=repr(exc.__cause__)))
             out = self.session.handle(event)
+        if self._persistence is not None:  # record what changed before the commands are carried out
+            self._persistence.observe(self.session, out, event)
         if out:
             self._stats.observe(self.session, event, out)
             if self._telemetry is not None:
@@ -116,8 +118,6 @@ class Carrier(Connections):
     def _execute(self, out: tuple[c.Command, ...]) -> None:
         ended = changed = False
         released: dict[int, wire.ClientMessage] = {}
-        if self._persistence is not None:  # record the batch before carrying it out
-            self._persistence.observe(self.session, out)
         for command in out:
             if isinstance(command, _HANDING_BACK) and command.seqs:
                 messages = tuple((s, released[s]) for s in command.seqs if s in released)

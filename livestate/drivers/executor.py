@@ -40,12 +40,13 @@ from livestate.events import (
     Event,
     SendRequested,
     Timer,
+    TransportFailed,
 )
 from livestate.machine import TERMINAL, SessionState
 from livestate.policy import SessionConfig
 from livestate.session import Session, SessionSnapshot
 from livestate.stats import SessionStats, StatsCollector
-from livestate.store.base import SessionStore
+from livestate.store.base import LeaseLost, SessionStore
 from livestate.store.persist import StorePersistence
 
 __all__ = ["CommandExecutor", "Item", "Link", "LinkClosed", "Started"]
@@ -153,11 +154,14 @@ class CommandExecutor(Carrier):
             raise UsageError(f"cannot start a session that is {state.name}")
         self._started = True
         if self._persistence is not None:  # lease, first snapshot
-            await self._persistence.start(self)
+            await self._persistence.start(self, self._store_lost)
         if state is SessionState.IDLE:
             self._handle(Connect(at=self.now()))
         else:
-            self._execute(self.session.resume(self.now()))
+            out = self.session.resume(self.now())
+            if self._persistence is not None:
+                self._persistence.observe(self.session, out)
+            self._execute(out)
 
     async def send(self, message: wire.ClientMessage) -> None:
         """Deliver ``message``: sent now when live, buffered and replayed after a reconnect otherwise.
@@ -184,7 +188,11 @@ class CommandExecutor(Carrier):
                 raise
             break
         if self._persistence is not None:  # send() returns once the message is stored
-            await self._persistence.flush()
+            try:
+                await self._persistence.flush()
+            except LeaseLost:
+                self._check_usable("send()")  # the session failed: SessionFailedError
+                raise
         await asyncio.sleep(0)
 
     async def wait_live(self, timeout: float | None = None) -> None:
@@ -275,6 +283,12 @@ class CommandExecutor(Carrier):
             self._ended = True
             raise StopAsyncIteration
         return item  # type: ignore[no-any-return]
+
+    def _store_lost(self, reason: str) -> None:
+        """The store refused this worker's lease token: another worker carries the session now. It fails
+        here, every unconfirmed message handed back (the new owner replays its own stored copy)."""
+        if self.session.state is not SessionState.IDLE and self.session.state not in TERMINAL:
+            self._handle(TransportFailed(at=self.now(), reason=reason))
 
     def _check_usable(self, what: str) -> None:
         if self._failure is not None:

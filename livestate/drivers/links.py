@@ -22,6 +22,7 @@ from livestate.errors import ProtocolError
 from livestate.events import ConnectionClosed, ConnectionOpened, Event, MessageReceived, TransportFailed
 from livestate.machine import TERMINAL
 from livestate.session import Session
+from livestate.store.base import LeaseLost
 from livestate.store.persist import StorePersistence
 
 __all__ = ["Connections", "Link", "LinkClosed", "Signal"]
@@ -195,7 +196,10 @@ class Connections(abc.ABC):
             while True:
                 message = await link.outgoing.get()
                 if self._persistence is not None:  # write-ahead before the wire
-                    await self._persistence.flush()
+                    try:
+                        await self._persistence.flush()
+                    except LeaseLost:
+                        return  # the session failed (another worker carries it): nothing more goes out
                 await self._send(link, message)
                 if link.outgoing.qsize() < self.max_outgoing:
                     self._changed.pulse()

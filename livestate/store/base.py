@@ -14,15 +14,18 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
 from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.errors import LiveStateError
-from livestate.journal import JournalError, fingerprint, snapshot_from_json
-from livestate.session import SessionSnapshot
+
+if TYPE_CHECKING:
+    from livestate.store.layout import Write
+from livestate.journal import fingerprint
+from livestate.record import SessionSnapshot
 
 __all__ = [
     "Append",
@@ -82,6 +85,9 @@ class Append:
     seq: int
     #: The message as its JSON wire frame (``encode_frame``).
     frame: str
+    #: Its window entry (``layout.encode_entry``: size, answered calls); ``SessionStore.write`` fills it in
+    #: from the snapshot written with it.
+    entry: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -153,6 +159,12 @@ class SessionStore(Protocol):
         """Atomically apply ``ops`` in order, then store ``snapshot`` (if given); ``LeaseLost`` if stale."""
         ...
 
+    async def write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
+        """Apply several sessions' writes together (one transaction or one round trip): for each, ``None``
+        once applied or the ``LeaseLost`` that refused it (the others still apply). Any other failure raises
+        and applies none of them."""
+        ...
+
     async def load(self, session_id: str) -> StoredSession | None:
         """The session's snapshot and unconfirmed messages (``None`` when it has no snapshot yet);
         ``StoreError`` naming the session if a record is corrupt or the buffer does not match."""
@@ -202,44 +214,6 @@ def decode_frame(session_id: str, seq: int, text: str) -> wire.ClientMessage:
     except Exception as exc:
         raise StoreError(f"session {session_id!r}: message seq {seq} is corrupt: {exc}") from None
     return message
-
-
-def decode_snapshot(session_id: str, text: str) -> SessionSnapshot:
-    """A stored snapshot; ``StoreError`` naming the session (never quoting the text: it holds a handle)."""
-    try:
-        return snapshot_from_json(text)
-    except JournalError as exc:
-        problem = str(exc).split(":", 1)[-1].strip()
-        if "handle" in problem.lower() or len(problem) > 200:
-            problem = "it does not decode"
-        raise StoreError(f"session {session_id!r}: the snapshot is corrupt: {problem}") from None
-
-
-def check(
-    session_id: str, snapshot: SessionSnapshot, items: list[tuple[int, wire.ClientMessage]], saved_at: float
-) -> StoredSession:
-    """Snapshot and buffer must agree: every seq the snapshot holds unconfirmed has its message, and no
-    message is stored that the snapshot does not know. ``StoreError`` otherwise."""
-    wanted = [u.seq for u in snapshot.unconsumed]
-    have = [seq for seq, _ in items]
-    missing = sorted(set(wanted) - set(have))
-    if missing:
-        raise StoreError(
-            f"session {session_id!r}: the buffer lacks {len(missing)} unconfirmed messages "
-            f"(seqs {missing[:5]}{'…' if len(missing) > 5 else ''}): refusing to resume with a wrong buffer"
-        )
-    extra = [seq for seq in have if seq > snapshot.seq]
-    if extra:
-        raise StoreError(
-            f"session {session_id!r}: the buffer holds seqs {extra[:5]} past the snapshot's last seq "
-            f"{snapshot.seq}: refusing to resume with a wrong buffer"
-        )
-    keep = set(wanted)
-    return StoredSession(
-        snapshot=snapshot,
-        buffer=ReplayBuffer.from_items([(s, m) for s, m in items if s in keep]),
-        saved_at=saved_at,
-    )
 
 
 def handle_fingerprint(snapshot: SessionSnapshot) -> str | None:

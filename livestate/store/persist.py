@@ -2,11 +2,14 @@
 and :func:`resuming` (take a session over in any process).
 
 The executor hands every batch of commands to :meth:`StorePersistence.observe`, which turns buffer commands
-into store operations and marks the snapshot dirty; a flush is scheduled for the next loop tick (one store
-write per tick, however many messages), and the writer awaits :meth:`StorePersistence.flush` before any
-client message goes on the wire: a message is in the store before the server can see it. The lease is
-renewed every third of its ttl; when the store refuses the token (``LeaseLost``) the session is closed here,
-since another worker carries it.
+into store operations (the message's frame encoded there and then) and marks the session dirty. One flusher
+per store and event loop gathers every dirty session on the next loop tick and writes them all with one
+``SessionStore.write_batch`` (one SQLite transaction on the store's thread, one Redis round trip); sessions
+that become dirty meanwhile go in the next batch, so batches grow with the load. Each session's write is its
+operations and its head (:mod:`livestate.store.layout`): what changed, not what it holds. The writer awaits
+:meth:`StorePersistence.flush` before any client message goes on the wire: a message is in the store before
+the server can see it. The lease is renewed every third of its ttl; when the store refuses the token
+(``LeaseLost``) the session fails here (its messages handed back), since another worker carries it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from livestate import commands as c
+from livestate import wire
 from livestate.buffer import ReplayBuffer
-from livestate.session import Session, SessionSnapshot
+from livestate.events import Event, MessageReceived
+from livestate.record import SessionSnapshot
+from livestate.session import Session
 from livestate.store.base import (
     Append,
     Drop,
@@ -35,6 +42,7 @@ from livestate.store.base import (
     default_owner,
     encode_frame,
 )
+from livestate.store.layout import Write, encode_config, encode_entry, head_of
 
 __all__ = ["DEFAULT_LEASE_TTL", "StorePersistence", "resuming", "take_over"]
 
@@ -49,6 +57,65 @@ class _Host(Protocol):
     buffer: ReplayBuffer
 
     async def close(self) -> Any: ...
+
+
+class _Flusher:
+    """Writes every dirty session of one store, on one event loop, one batch at a time."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+        self.dirty: dict[StorePersistence, None] = {}
+        self.scheduled = False
+        self.running: asyncio.Task[None] | None = None
+
+    def want(self, persistence: StorePersistence) -> None:
+        self.dirty[persistence] = None
+        if not self.scheduled and self.running is None:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self._start)
+
+    def _start(self) -> None:
+        self.scheduled = False
+        if self.running is None and self.dirty:
+            self.running = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self.dirty:
+                batch, self.dirty = list(self.dirty), {}
+                taken = [(p, w) for p in batch if (w := p._take()) is not None]
+                if not taken:
+                    continue
+                writes = [w for _, w in taken]
+                try:
+                    results = await self.store.write_batch(writes)
+                except BaseException as exc:
+                    for persistence, write in taken:
+                        persistence._not_written(write, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (persistence, _), refused in zip(taken, results, strict=True):
+                    persistence._written(refused)
+        finally:
+            self.running = None
+            if self.dirty and not self.scheduled:
+                self.scheduled = True
+                asyncio.get_running_loop().call_soon(self._start)
+
+
+#: One flusher per event loop and store.
+_FLUSHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Flusher]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _flusher(store: SessionStore) -> _Flusher:
+    flushers = _FLUSHERS.setdefault(asyncio.get_running_loop(), {})
+    flusher = flushers.get(id(store))
+    if flusher is None or flusher.store is not store:
+        flusher = flushers[id(store)] = _Flusher(store)
+    return flusher
 
 
 class StorePersistence:
@@ -70,20 +137,27 @@ class StorePersistence:
         #: The held lease (``None`` until :meth:`start`).
         self.lease = lease
         self.restored = lease is not None
-        self._sync = getattr(store, "write_now", None)
-        self._host: _Host | None = None
-        self._ops: list[Op] = []
-        self._dirty = False
-        self._generation = -1
-        self._scheduled = False
-        self._lock = asyncio.Lock()
-        self._renewing: asyncio.Task[None] | None = None
+        #: Set once the store refused this worker's token: another worker carries the session.
         self.lost: LeaseLost | None = None
+        self._host: _Host | None = None
+        self._on_lost: Callable[[str], None] | None = None
+        self._ops: list[Op] = []
+        self._config: str | None = None
+        self._dirty = False
+        self._pending: asyncio.Future[None] | None = None  # done when the changes not yet taken are stored
+        self._inflight: asyncio.Future[None] | None = None  # done when the write in flight is stored
+        self._written_head: str | None = None
+        self._inflight_head: str | None = None
+        self._generation = -1
+        self._disordered = False  # the window is not in seq order (a re-seed went out ahead of held input)
+        self._renewing: asyncio.Task[None] | None = None
 
-    async def start(self, host: _Host) -> None:
-        """Take the lease (``SessionLeased`` if another worker holds it) and write the first snapshot.
-        ``StoreError`` if a new session's id is already stored (resume it, or drop it)."""
+    async def start(self, host: _Host, on_lost: Callable[[str], None] | None = None) -> None:
+        """Take the lease (``SessionLeased`` if another worker holds it) and write the session's records.
+        ``StoreError`` if a new session's id is already stored (resume it, or drop it). ``on_lost(reason)``
+        is called once if the store later refuses this worker's token."""
         self._host = host
+        self._on_lost = on_lost
         if self.lease is None:
             self.lease = await self.store.acquire(self.session_id, self.owner, self.lease_ttl)
             try:
@@ -94,72 +168,138 @@ class StorePersistence:
             except StoreError:
                 await self.store.release(self.lease)
                 raise
-        self._ops = (
-            [Append(seq=s, frame=encode_frame(m)) for s, m in host.buffer.items()]
-            if not self.restored
-            else []
-        )
-        self._dirty = True
+            self._config = encode_config(host.session.config)
+            self._ops = [Append(seq=s, frame=encode_frame(m)) for s, m in host.buffer.items()]
+        self._mark_dirty()
         await self.flush()
         self._renewing = asyncio.ensure_future(self._renew())
 
-    def observe(self, session: Session, out: tuple[c.Command, ...]) -> None:
-        """Record what a batch of commands changed (called by the executor before carrying them out)."""
+    def observe(self, session: Session, out: tuple[c.Command, ...], event: Event | None = None) -> None:
+        """Record what handling ``event`` changed, ``out`` its commands (called by the executor before
+        carrying them out). An event without commands can change the session too (a tool call, a handle
+        that trims nothing): it is written as well, except server content, the bulk of the frames, whose
+        only lasting change (a turn opened) is written with the next write or the next lease renewal."""
         if self.lost is not None or self.lease is None:
             return
+        if not out:
+            if (
+                session.handle_generation == self._generation
+                and type(event) is MessageReceived
+                and type(event.message) is wire.ServerContent
+            ):
+                return
+            self._mark_dirty()
+            return
+        self._generation = session.handle_generation
         ops = self._ops
         for command in out:
-            if isinstance(command, c.BufferMessage):
-                ops.append(Append(seq=command.seq, frame=encode_frame(command.message)))
-            elif isinstance(command, c.TrimToIndex):
-                ops.append(Trim(seq=command.seq))
-            elif isinstance(command, (c.TrimSeqs, c.DropBuffered)):
-                ops.append(Drop(seqs=tuple(command.seqs)))
-        if out or session.handle_generation != self._generation:
-            self._generation = session.handle_generation
-            self._dirty = True
-            if not self._scheduled:
-                self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._kick)
+            match command:
+                case c.BufferMessage(seq=seq, message=message):
+                    ops.append(Append(seq=seq, frame=encode_frame(message)))
+                case c.TrimThrough(seq=seq):
+                    ops.append(Trim(seq=seq))
+                case c.TrimSeqs(seqs=seqs) | c.DropBuffered(seqs=seqs):
+                    ops.append(Drop(seqs=tuple(seqs)))
+        self._mark_dirty()
 
-    def _kick(self) -> None:
-        self._scheduled = False
-        if self._dirty and self.lost is None:
-            task = asyncio.ensure_future(self.flush())
-            task.add_done_callback(_swallow)
+    def _mark_dirty(self) -> None:
+        if not self._dirty:
+            self._dirty = True
+            _flusher(self.store).want(self)
+
+    def _take(self) -> Write | None:
+        """The write of every change since the last one (``None`` if nothing changed), from now on in flight."""
+        self._dirty = False
+        if self._host is None or self.lease is None or self.lost is not None:
+            _settle(self._pending, self.lost)
+            self._pending = None
+            return None
+        snapshot = self._host.session.snapshot()
+        ops = self._with_entries(self._ops, snapshot)
+        head = head_of(snapshot, time.time(), self._order(snapshot))
+        self._generation = snapshot.handle_generation
+        if not ops and self._config is None and head.text == self._written_head:
+            _settle(self._pending, None)
+            self._pending = None
+            return None
+        self._ops = []
+        self._inflight = self._pending or asyncio.get_running_loop().create_future()
+        self._pending = None
+        self._inflight_head = head.text
+        return Write(lease=self.lease, ops=tuple(ops), head=head, config=self._config)
+
+    def _with_entries(self, ops: list[Op], snapshot: SessionSnapshot) -> list[Op]:
+        wanted = {op.seq for op in ops if isinstance(op, Append) and op.entry is None}
+        if not wanted:
+            return ops
+        window = snapshot.unconsumed
+        found: dict[int, str] = {}
+        for position in range(len(window) - 1, -1, -1):  # new messages are at the end of the window
+            entry = window[position]
+            if entry.seq in wanted:
+                found[entry.seq] = encode_entry(entry)
+                if position + 1 < len(window) and window[position + 1].seq < entry.seq:
+                    self._disordered = True
+                if len(found) == len(wanted):
+                    break
+        return [
+            Append(seq=op.seq, frame=op.frame, entry=found.get(op.seq))
+            if type(op) is Append and op.entry is None
+            else op
+            for op in ops
+        ]
+
+    def _order(self, snapshot: SessionSnapshot) -> list[int] | None:
+        if not self._disordered:
+            return None
+        seqs = [u.seq for u in snapshot.unconsumed]
+        if seqs == sorted(seqs):
+            self._disordered = False
+            return None
+        return seqs
+
+    def _written(self, refused: LeaseLost | None) -> None:
+        done, self._inflight = self._inflight, None
+        if refused is not None:
+            self._lost(refused)
+            _settle(done, refused)
+            return
+        self._config = None
+        self._written_head = self._inflight_head
+        _settle(done, None)
+
+    def _not_written(self, write: Write, exc: BaseException) -> None:
+        """The batch failed: keep this write's operations for the next one, and say so to who waits."""
+        done, self._inflight = self._inflight, None
+        self._ops[:0] = write.ops
+        self._written_head = None
+        logger.warning("session %s: the store write failed: %r", self.session_id, exc)
+        _settle(done, exc)
 
     async def flush(self) -> None:
-        """Write every recorded operation and the current snapshot; return once they are stored.
-        ``LeaseLost`` once another worker took the session over."""
-        async with self._lock:  # one write at a time, in order; waiters find their ops already written
-            while True:
-                if self.lost is not None:
-                    raise self.lost
-                if not self._dirty or self._host is None or self.lease is None:
-                    return
-                ops, self._ops, self._dirty = self._ops, [], False
-                snapshot = self._host.session.snapshot()
-                try:
-                    if self._sync is not None:
-                        self._sync(self.lease, ops, snapshot, saved_at=time.time())
-                    else:
-                        await self.store.write(self.lease, ops, snapshot, saved_at=time.time())
-                except LeaseLost as exc:
-                    self._on_lost(exc)
-                    raise
-                except BaseException:
-                    self._ops[:0] = ops  # not written: try again with the next flush
-                    self._dirty = True
-                    raise
+        """Return once every change recorded so far is stored. ``LeaseLost`` once another worker took the
+        session over; the store's own error if the write failed (its changes are kept for the next)."""
+        if self.lost is not None:
+            raise self.lost
+        waited: asyncio.Future[None] | None
+        if self._dirty:
+            if self._pending is None:
+                self._pending = asyncio.get_running_loop().create_future()
+            waited = self._pending
+        else:
+            waited = self._inflight
+        if waited is not None:
+            await asyncio.shield(waited)
+        if self.lost is not None:
+            raise self.lost
 
-    def _on_lost(self, exc: LeaseLost) -> None:
+    def _lost(self, exc: LeaseLost) -> None:
         if self.lost is not None:
             return
         self.lost = exc
-        logger.warning("session %s: %s; closing it here", self.session_id, exc)
-        if self._host is not None:
-            task = asyncio.ensure_future(self._host.close())
-            task.add_done_callback(_swallow)
+        logger.warning("session %s: %s; it fails here", self.session_id, exc)
+        if self._on_lost is not None:
+            self._on_lost(f"lease lost: {exc}")
 
     async def _renew(self) -> None:
         assert self.lease is not None
@@ -168,10 +308,11 @@ class StorePersistence:
             try:
                 await self.store.renew(self.lease)
             except LeaseLost as exc:
-                self._on_lost(exc)
+                self._lost(exc)
                 return
             except Exception as exc:  # the store is unreachable: try again; writes will say if it lasts
                 logger.warning("session %s: renewing the lease failed: %r", self.session_id, exc)
+            self._mark_dirty()  # what changed without a command (the clock, a turn) is stored too
 
     async def stop(self) -> None:
         """The session was closed: write what is pending, then forget it in the store (the application got
@@ -185,9 +326,14 @@ class StorePersistence:
             await self.store.delete(self.session_id)
 
 
-def _swallow(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.debug("store write failed: %r", task.exception())
+def _settle(future: asyncio.Future[None] | None, exc: BaseException | None) -> None:
+    if future is None or future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
+        future.exception()  # retrieved: whoever awaits it raises; nobody waiting is fine too
 
 
 async def take_over(
@@ -264,4 +410,4 @@ class resuming(Generic[E]):
         await self._live.close()
 
 
-_ = (SessionSnapshot, SessionLeased)
+_ = SessionLeased

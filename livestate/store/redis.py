@@ -1,12 +1,13 @@
 """``RedisStore``: sessions in Redis, for fleets of workers (``pip install livestate[redis]``).
 
-Keys, under ``prefix`` (``livestate:``) and the session id: ``…:fence`` (the fencing counter, ``INCR``-ed by
-every acquisition), ``…:lease`` (``SET NX PX``, value ``token|owner``), ``…:meta`` (a hash: snapshot and its
-digest, saved_at, state, handle fingerprint and time, handle_ttl), ``…:msgs`` (a hash seq → frame) and
-``…:seqs`` (a sorted set of the seqs, for trims); ``<prefix>sessions`` is the set of ids. Every write is one
-Lua script that first checks the writer's token against ``…:fence``, so a stale writer is refused by Redis
-itself, and applies its operations and the snapshot atomically. One write per flush: the persistence batches
-a loop tick's messages into one round trip.
+Records are laid out as :mod:`livestate.store.layout` says. Keys, under ``prefix`` (``livestate:``) and the
+session id: ``…:fence`` (the fencing counter, ``INCR``-ed by every acquisition), ``…:lease`` (``SET NX PX``,
+value ``token|owner``), ``…:meta`` (a hash: config, head, their digests, saved_at, state, handle fingerprint
+and time, handle_ttl), ``…:msgs`` (a hash seq → ``digest\nentry\nframe``) and ``…:seqs`` (a sorted set of
+the seqs, for trims); ``<prefix>sessions`` is the set of ids. Every session's write is one Lua script that
+first checks the writer's token against ``…:fence``, so a stale writer is refused by Redis itself, and
+applies the operations and the head atomically. A batch (every session the persistence flushes in one loop
+tick) is one pipelined round trip.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from livestate import wire
-from livestate.journal import snapshot_to_json
-from livestate.session import SessionSnapshot
+from livestate.record import SessionSnapshot
 from livestate.store.base import (
     Append,
     Drop,
@@ -33,12 +33,10 @@ from livestate.store.base import (
     StoredSession,
     StoreError,
     Trim,
-    check,
     checksum,
     decode_frame,
-    decode_snapshot,
-    handle_fingerprint,
 )
+from livestate.store.layout import MessageRecord, Write, assemble, write_of
 
 __all__ = ["RedisStore"]
 
@@ -75,8 +73,8 @@ end
 return 0
 """
 
-# KEYS: fence, meta, msgs, seqs   ARGV: token, ops (JSON), snapshot ('' = none), digest, saved_at, state,
-# handle fingerprint ('' = none), handle_ttl
+# KEYS: fence, meta, msgs, seqs   ARGV: token, ops (JSON), config ('' = none), config digest, head ('' = none),
+# head digest, saved_at, state, handle fingerprint ('' = none), handle_ttl
 _WRITE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('STALE ' .. tostring(redis.call('GET', KEYS[1])))
@@ -99,15 +97,22 @@ for _, op in ipairs(cjson.decode(ARGV[2])) do
   end
 end
 if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], 'config', ARGV[3], 'config_sum', ARGV[4])
+end
+if ARGV[5] ~= '' then
   local old = redis.call('HGET', KEYS[2], 'handle_fp')
-  if (old or '') ~= ARGV[7] or not redis.call('HGET', KEYS[2], 'handle_at') then
-    redis.call('HSET', KEYS[2], 'handle_at', ARGV[5])
+  if (old or '') ~= ARGV[9] or not redis.call('HGET', KEYS[2], 'handle_at') then
+    redis.call('HSET', KEYS[2], 'handle_at', ARGV[7])
   end
-  redis.call('HSET', KEYS[2], 'snapshot', ARGV[3], 'sum', ARGV[4], 'saved_at', ARGV[5], 'state', ARGV[6],
-             'handle_fp', ARGV[7], 'handle_ttl', ARGV[8])
+  redis.call('HSET', KEYS[2], 'head', ARGV[5], 'head_sum', ARGV[6], 'saved_at', ARGV[7], 'state', ARGV[8],
+             'handle_fp', ARGV[9], 'handle_ttl', ARGV[10])
 end
 return 1
 """
+
+
+def _message_sum(frame: str, entry: str) -> str:
+    return checksum(f"{entry}\n{frame}")
 
 
 class RedisStore:
@@ -167,45 +172,76 @@ class RedisStore:
         self, lease: Lease, ops: Sequence[Op], snapshot: SessionSnapshot | None, *, saved_at: float
     ) -> None:
         """Apply ``ops`` and store ``snapshot`` atomically (one script, one round trip)."""
+        (refused,) = await self.write_batch([write_of(lease, ops, snapshot, saved_at)])
+        if refused is not None:
+            raise refused
+
+    def _args(self, write: Write) -> tuple[list[str], list[str | int]]:
         encoded: list[Any] = []
-        for op in ops:
+        for op in write.ops:
             if type(op) is Append:
-                encoded.append(["a", op.seq, f"{checksum(op.frame)}:{op.frame}"])
+                entry = op.entry or ""
+                encoded.append(["a", op.seq, f"{_message_sum(op.frame, entry)}\n{entry}\n{op.frame}"])
             elif type(op) is Trim:
                 encoded.append(["t", op.seq])
             elif type(op) is Drop:
                 encoded.append(["d", list(op.seqs)])
-        if snapshot is None:
-            snap = digest = state = fp = ttl = ""
-        else:
-            snap = snapshot_to_json(snapshot)
-            digest, state = checksum(snap), snapshot.state.name
-            fp, ttl = handle_fingerprint(snapshot) or "", repr(snapshot.config.handle_ttl)
-        keys = self._keys(lease.session_id, "fence", "meta", "msgs", "seqs")
+        config = write.config or ""
+        head = write.head
+        keys = self._keys(write.lease.session_id, "fence", "meta", "msgs", "seqs")
         args: list[str | int] = [
-            lease.token,
+            write.lease.token,
             json.dumps(encoded),
-            snap,
-            digest,
-            repr(saved_at),
-            state,
-            fp,
-            ttl,
+            config,
+            checksum(config) if config else "",
+            *(
+                ("", "", "", "", "", "")
+                if head is None
+                else (
+                    head.text,
+                    checksum(head.text),
+                    repr(head.saved_at),
+                    head.state,
+                    head.handle_fingerprint or "",
+                    repr(head.handle_ttl),
+                )
+            ),
         ]
-        try:
-            await self._write(keys=keys, args=args)
-        except ResponseError as exc:
-            raise self._stale(lease, exc) from None
+        return keys, args
 
-    async def _items(self, sid: str, frames: dict[str, str]) -> list[tuple[int, wire.ClientMessage]]:
-        items = []
+    async def write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
+        """Every session's write as one script call, all pipelined in one round trip; a stale one is
+        refused by its script, the others apply."""
+        if not writes:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for write in writes:
+                keys, args = self._args(write)
+                await self._write(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        results: list[LeaseLost | None] = []
+        for write, reply in zip(writes, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                error = self._stale(write.lease, reply)
+                if not isinstance(error, LeaseLost):
+                    raise error
+                results.append(error)
+            elif isinstance(reply, Exception):
+                raise StoreError(f"session {write.lease.session_id!r}: redis refused the write: {reply}")
+            else:
+                results.append(None)
+        return results
+
+    def _records(self, sid: str, frames: dict[str, str]) -> list[MessageRecord]:
+        records = []
         for key in sorted(frames, key=int):
-            seq, raw = int(key), frames[key]
-            digest, _, frame = raw.partition(":")
-            if checksum(frame) != digest:
+            seq = int(key)
+            digest, _, rest = frames[key].partition("\n")
+            entry, _, frame = rest.partition("\n")
+            if _message_sum(frame, entry) != digest:
                 raise StoreError(f"session {sid!r}: message seq {seq} is corrupt: checksum mismatch")
-            items.append((seq, decode_frame(sid, seq, frame)))
-        return items
+            records.append(MessageRecord(seq=seq, frame=frame, entry=entry))
+        return records
 
     async def load(self, session_id: str) -> StoredSession | None:
         """The checked snapshot and buffer, read in one transaction (``None`` before the first snapshot)."""
@@ -214,23 +250,24 @@ class RedisStore:
             pipe.hgetall(meta_key)
             pipe.hgetall(msgs_key)
             meta, frames = await pipe.execute()
-        if not meta.get("snapshot"):
+        if not meta.get("head"):
             return None
-        text = meta["snapshot"]
-        if checksum(text) != meta.get("sum"):
-            raise StoreError(f"session {session_id!r}: the snapshot is corrupt: checksum mismatch")
-        snapshot = decode_snapshot(session_id, text)
+        config, head = meta.get("config", ""), meta["head"]
+        if not config or checksum(config) != meta.get("config_sum"):
+            raise StoreError(f"session {session_id!r}: the config record is corrupt: checksum mismatch")
+        if checksum(head) != meta.get("head_sum"):
+            raise StoreError(f"session {session_id!r}: the head record is corrupt: checksum mismatch")
         try:
             saved_at = float(meta["saved_at"])
         except (KeyError, ValueError):
             raise StoreError(f"session {session_id!r}: saved_at is missing or not a number") from None
-        return check(session_id, snapshot, await self._items(session_id, frames), saved_at)
+        return assemble(session_id, config, head, saved_at, self._records(session_id, frames))
 
     async def unconfirmed(self, session_id: str) -> list[tuple[int, wire.ClientMessage]]:
         """The stored unconfirmed messages, oldest first."""
         (msgs_key,) = self._keys(session_id, "msgs")
         frames = cast("dict[str, str]", await self.client.hgetall(msgs_key))
-        return await self._items(session_id, frames)
+        return [(r.seq, decode_frame(session_id, r.seq, r.frame)) for r in self._records(session_id, frames)]
 
     async def list_sessions(self) -> list[SessionInfo]:
         """Every session, by id (handles as fingerprints only)."""

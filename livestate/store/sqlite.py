@@ -1,24 +1,28 @@
 """``SQLiteStore``: sessions in one SQLite file (stdlib ``sqlite3``, WAL), for the workers of one machine.
 
-The file is created with mode 0600 (it holds handles and payloads). Writes run on the calling thread inside
-one ``BEGIN IMMEDIATE`` transaction per batch: in WAL mode with ``synchronous=NORMAL`` a commit is a write to
-the WAL without an fsync, which survives the process being killed (not a power cut: pass
-``synchronous="FULL"`` for that). ``bench/store.py`` measures the cost per client message.
+The file is created with mode 0600 (it holds handles and payloads). Records are laid out as
+:mod:`livestate.store.layout` says: a config, a head and one row per unconfirmed message. Every database call
+runs on the store's own worker thread (``writer="thread"``, the default), so a commit never blocks the event
+loop; ``writer="loop"`` runs them on the calling thread instead. A batch of writes (every session the
+persistence flushes in one loop tick) is one ``BEGIN IMMEDIATE`` transaction. In WAL mode with
+``synchronous=NORMAL`` a commit is a write to the WAL without an fsync, which survives the process being
+killed (not a power cut: pass ``synchronous="FULL"`` for that). ``bench/store.py`` measures the cost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from livestate import wire
-from livestate.journal import snapshot_to_json
-from livestate.session import SessionSnapshot
+from livestate.record import SessionSnapshot
 from livestate.store.base import (
     Append,
     Drop,
@@ -30,14 +34,15 @@ from livestate.store.base import (
     StoredSession,
     StoreError,
     Trim,
-    check,
     checksum,
     decode_frame,
-    decode_snapshot,
-    handle_fingerprint,
 )
+from livestate.store.layout import MessageRecord, Write, assemble, write_of
 
 __all__ = ["SQLiteStore"]
+
+#: The layout's version, kept in ``PRAGMA user_version``: a file of another version is refused, not misread.
+_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -45,8 +50,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     fence INTEGER NOT NULL DEFAULT 0,
     owner TEXT,
     lease_until REAL,
-    snapshot TEXT,
-    snapshot_sum TEXT,
+    config TEXT,
+    config_sum TEXT,
+    head TEXT,
+    head_sum TEXT,
     saved_at REAL,
     state TEXT,
     handle_fp TEXT,
@@ -57,34 +64,64 @@ CREATE TABLE IF NOT EXISTS messages (
     id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     frame TEXT NOT NULL,
+    entry TEXT NOT NULL,
     sum TEXT NOT NULL,
     PRIMARY KEY (id, seq)
 ) WITHOUT ROWID;
 """
+
+T = TypeVar("T")
+
+
+def _message_sum(frame: str, entry: str) -> str:
+    return checksum(f"{entry}\n{frame}")
 
 
 class SQLiteStore:
     """A :class:`~livestate.store.SessionStore` in the SQLite file at ``path`` (created mode 0600).
 
     ``clock`` gives wall-clock seconds for leases (``time.time``; every worker must share it, as on one
-    machine). Safe for several processes at once; one instance belongs to one event loop thread."""
+    machine). ``writer``: ``"thread"`` (every call on the store's worker thread) or ``"loop"`` (on the calling
+    thread). Safe for several processes at once; one instance belongs to one event loop."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", clock: Any = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "NORMAL",
+        clock: Callable[[], float] | None = None,
+        writer: str = "thread",
     ) -> None:
         self.path = Path(path)
         if synchronous not in ("OFF", "NORMAL", "FULL"):
             raise StoreError(f"synchronous must be OFF, NORMAL or FULL, got {synchronous!r}")
+        if writer not in ("thread", "loop"):
+            raise StoreError(f"writer must be 'thread' or 'loop', got {writer!r}")
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         self._clock = clock or time.time
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE name='sessions'").fetchone()[0]
+        if tables and version != _VERSION:
+            self._db.close()
+            raise StoreError(
+                f"{self.path} holds sessions in layout {version}, this livestate reads layout {_VERSION}: "
+                "resume them with the livestate that stored them, or use another file"
+            )
         self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={_VERSION}")
+        self._thread = ThreadPoolExecutor(1, "livestate-sqlite") if writer == "thread" else None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._thread is None:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -101,6 +138,9 @@ class SQLiteStore:
 
     async def acquire(self, session_id: str, owner: str, ttl: float) -> Lease:
         """Take the lease (``SessionLeased`` if another owner holds an unexpired one)."""
+        return await self._call(self._acquire, session_id, owner, ttl)
+
+    def _acquire(self, session_id: str, owner: str, ttl: float) -> Lease:
         now = self._clock()
         with self._transaction() as db:
             row = db.execute(
@@ -123,24 +163,34 @@ class SQLiteStore:
                 )
         return Lease(session_id=session_id, owner=owner, token=token, ttl=ttl)
 
-    def _check_token(self, db: sqlite3.Connection, lease: Lease) -> None:
+    @staticmethod
+    def _stale(db: sqlite3.Connection, lease: Lease) -> LeaseLost | None:
         row = db.execute("SELECT fence FROM sessions WHERE id=?", (lease.session_id,)).fetchone()
-        if row is None or row[0] != lease.token:
-            raise LeaseLost(
-                f"session {lease.session_id!r}: fencing token {lease.token} is stale "
-                f"(latest {None if row is None else row[0]}): another worker took it over"
-            )
+        if row is not None and row[0] == lease.token:
+            return None
+        return LeaseLost(
+            f"session {lease.session_id!r}: fencing token {lease.token} is stale "
+            f"(latest {None if row is None else row[0]}): another worker took it over"
+        )
 
     async def renew(self, lease: Lease) -> None:
         """Extend the lease by its ttl (``LeaseLost`` if the token is stale)."""
+        await self._call(self._renew, lease)
+
+    def _renew(self, lease: Lease) -> None:
         with self._transaction() as db:
-            self._check_token(db, lease)
+            stale = self._stale(db, lease)
+            if stale is not None:
+                raise stale
             db.execute(
                 "UPDATE sessions SET lease_until=? WHERE id=?", (self._clock() + lease.ttl, lease.session_id)
             )
 
     async def release(self, lease: Lease) -> None:
         """Give the lease up, if still ours."""
+        await self._call(self._release, lease)
+
+    def _release(self, lease: Lease) -> None:
         with self._transaction() as db:
             db.execute(
                 "UPDATE sessions SET owner=NULL, lease_until=NULL WHERE id=? AND fence=?",
@@ -153,83 +203,111 @@ class SQLiteStore:
         self, lease: Lease, ops: Sequence[Op], snapshot: SessionSnapshot | None, *, saved_at: float
     ) -> None:
         """Apply ``ops`` and store ``snapshot`` in one transaction, if ``lease`` is still the latest."""
-        self.write_now(lease, ops, snapshot, saved_at=saved_at)
+        (refused,) = await self.write_batch([write_of(lease, ops, snapshot, saved_at)])
+        if refused is not None:
+            raise refused
 
-    def write_now(
-        self, lease: Lease, ops: Sequence[Op], snapshot: SessionSnapshot | None, *, saved_at: float
-    ) -> None:
-        """:meth:`write`, synchronously (the executor's write-ahead calls this on the event loop)."""
-        sid = lease.session_id
+    async def write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
+        """Every session's write in one transaction; a stale one is refused, the others apply."""
+        return await self._call(self._write_batch, writes)
+
+    def _write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
+        results: list[LeaseLost | None] = []
         with self._transaction() as db:
-            self._check_token(db, lease)
-            for op in ops:
-                if type(op) is Append:
-                    db.execute(
-                        "INSERT OR REPLACE INTO messages (id, seq, frame, sum) VALUES (?, ?, ?, ?)",
-                        (sid, op.seq, op.frame, checksum(op.frame)),
-                    )
-                elif type(op) is Trim:
-                    db.execute("DELETE FROM messages WHERE id=? AND seq<=?", (sid, op.seq))
-                elif type(op) is Drop:
-                    db.executemany("DELETE FROM messages WHERE id=? AND seq=?", [(sid, s) for s in op.seqs])
-            if snapshot is not None:
-                text = snapshot_to_json(snapshot)
-                fp = handle_fingerprint(snapshot)
-                db.execute(
-                    "UPDATE sessions SET snapshot=?, snapshot_sum=?, saved_at=?, state=?, handle_ttl=?, "
-                    "handle_at=CASE WHEN handle_fp IS ? THEN handle_at ELSE ? END, handle_fp=? WHERE id=?",
-                    (
-                        text,
-                        checksum(text),
-                        saved_at,
-                        snapshot.state.name,
-                        snapshot.config.handle_ttl,
-                        fp,
-                        saved_at,
-                        fp,
-                        sid,
-                    ),
-                )
+            for write in writes:
+                stale = self._stale(db, write.lease)
+                results.append(stale)
+                if stale is None:
+                    self._apply(db, write)
+        return results
 
-    def _items(self, session_id: str) -> list[tuple[int, wire.ClientMessage]]:
-        items = []
-        for seq, frame, digest in self._db.execute(
-            "SELECT seq, frame, sum FROM messages WHERE id=? ORDER BY seq", (session_id,)
+    @staticmethod
+    def _apply(db: sqlite3.Connection, write: Write) -> None:
+        sid = write.lease.session_id
+        for op in write.ops:
+            if type(op) is Append:
+                entry = op.entry or ""
+                db.execute(
+                    "INSERT OR REPLACE INTO messages (id, seq, frame, entry, sum) VALUES (?, ?, ?, ?, ?)",
+                    (sid, op.seq, op.frame, entry, _message_sum(op.frame, entry)),
+                )
+            elif type(op) is Trim:
+                db.execute("DELETE FROM messages WHERE id=? AND seq<=?", (sid, op.seq))
+            elif type(op) is Drop:
+                db.executemany("DELETE FROM messages WHERE id=? AND seq=?", [(sid, s) for s in op.seqs])
+        if write.config is not None:
+            db.execute(
+                "UPDATE sessions SET config=?, config_sum=? WHERE id=?",
+                (write.config, checksum(write.config), sid),
+            )
+        head = write.head
+        if head is not None:
+            fp = head.handle_fingerprint
+            db.execute(
+                "UPDATE sessions SET head=?, head_sum=?, saved_at=?, state=?, handle_ttl=?, "
+                "handle_at=CASE WHEN handle_fp IS ? AND handle_at IS NOT NULL THEN handle_at ELSE ? END, "
+                "handle_fp=? WHERE id=?",
+                (
+                    head.text,
+                    checksum(head.text),
+                    head.saved_at,
+                    head.state,
+                    head.handle_ttl,
+                    fp,
+                    head.saved_at,
+                    fp,
+                    sid,
+                ),
+            )
+
+    def _records(self, session_id: str) -> list[MessageRecord]:
+        records = []
+        for seq, frame, entry, digest in self._db.execute(
+            "SELECT seq, frame, entry, sum FROM messages WHERE id=? ORDER BY seq", (session_id,)
         ):
-            if checksum(frame) != digest:
+            if _message_sum(frame, entry) != digest:
                 raise StoreError(f"session {session_id!r}: message seq {seq} is corrupt: checksum mismatch")
-            items.append((seq, decode_frame(session_id, seq, frame)))
-        return items
+            records.append(MessageRecord(seq=seq, frame=frame, entry=entry))
+        return records
 
     async def load(self, session_id: str) -> StoredSession | None:
         """The checked snapshot and buffer (``None`` before the first snapshot)."""
+        return await self._call(self._load, session_id)
+
+    def _load(self, session_id: str) -> StoredSession | None:
         self._db.execute("BEGIN")
         try:
             row = self._db.execute(
-                "SELECT snapshot, snapshot_sum, saved_at FROM sessions WHERE id=?", (session_id,)
+                "SELECT config, config_sum, head, head_sum, saved_at FROM sessions WHERE id=?", (session_id,)
             ).fetchone()
-            if row is None or row[0] is None:
+            if row is None or row[2] is None:
                 return None
-            text, digest, saved_at = row
-            if checksum(text) != digest:
-                raise StoreError(f"session {session_id!r}: the snapshot is corrupt: checksum mismatch")
-            snapshot = decode_snapshot(session_id, text)
-            items = self._items(session_id)
+            config, config_sum, head, head_sum, saved_at = row
+            records = self._records(session_id)
         finally:
             self._db.execute("COMMIT")
-        return check(session_id, snapshot, items, saved_at)
+        if config is None or checksum(config) != config_sum:
+            raise StoreError(f"session {session_id!r}: the config record is corrupt: checksum mismatch")
+        if checksum(head) != head_sum:
+            raise StoreError(f"session {session_id!r}: the head record is corrupt: checksum mismatch")
+        if type(saved_at) is not float:
+            raise StoreError(f"session {session_id!r}: saved_at is missing or not a number")
+        return assemble(session_id, config, head, saved_at, records)
 
     async def unconfirmed(self, session_id: str) -> list[tuple[int, wire.ClientMessage]]:
         """The stored unconfirmed messages, oldest first."""
-        return self._items(session_id)
+        records = await self._call(self._records, session_id)
+        return [(r.seq, decode_frame(session_id, r.seq, r.frame)) for r in records]
 
     async def list_sessions(self) -> list[SessionInfo]:
         """Every session, by id (handles as fingerprints only)."""
         now = self._clock()
-        rows = self._db.execute(
-            "SELECT s.id, s.state, s.handle_fp, s.saved_at, s.handle_at, s.owner, s.lease_until, "
-            "(SELECT COUNT(*) FROM messages m WHERE m.id = s.id) FROM sessions s ORDER BY s.id"
-        ).fetchall()
+        rows = await self._call(
+            lambda: self._db.execute(
+                "SELECT s.id, s.state, s.handle_fp, s.saved_at, s.handle_at, s.owner, s.lease_until, "
+                "(SELECT COUNT(*) FROM messages m WHERE m.id = s.id) FROM sessions s ORDER BY s.id"
+            ).fetchall()
+        )
         return [
             SessionInfo(
                 session_id=sid,
@@ -246,6 +324,9 @@ class SQLiteStore:
 
     async def delete(self, session_id: str) -> bool:
         """Forget the session."""
+        return await self._call(self._delete, session_id)
+
+    def _delete(self, session_id: str) -> bool:
         with self._transaction() as db:
             gone = db.execute("DELETE FROM sessions WHERE id=?", (session_id,)).rowcount
             db.execute("DELETE FROM messages WHERE id=?", (session_id,))
@@ -253,7 +334,9 @@ class SQLiteStore:
 
     async def expire(self, now: float | None = None) -> list[str]:
         """Delete unleased sessions whose handle is older than ``handle_ttl``."""
-        now = self._clock() if now is None else now
+        return await self._call(self._expire, self._clock() if now is None else now)
+
+    def _expire(self, now: float) -> list[str]:
         with self._transaction() as db:
             ids = [
                 sid
@@ -270,5 +353,9 @@ class SQLiteStore:
         return ids
 
     async def close(self) -> None:
-        """Close the database connection."""
-        self._db.close()
+        """Close the database connection (after the worker thread's last call)."""
+        if self._thread is not None:
+            await self._call(self._db.close)
+            self._thread.shutdown(wait=False)
+        else:
+            self._db.close()
