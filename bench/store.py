@@ -1,48 +1,99 @@
-"""Write-ahead cost per client message for each store: N sessions each sending R messages/s for S seconds
-through ``StorePersistence`` (observe + flush, as the driver does before the wire), and the event loop's lag.
+"""Write-ahead cost per client message for each store, against the same load without a store.
 
-    python bench/store.py [--sessions 100] [--rate 50] [--seconds 10] [--redis redis://127.0.0.1:6379/0]
+N sessions each send R messages/s for S seconds through the driver's path (``Session.send``, the replay
+buffer, and with a store ``StorePersistence.observe`` + ``flush`` before the wire); the server confirms every
+tenth message with a handle. Measured in one run, the baseline first:
+
+- CPU per message: the whole process (SQLite's worker thread included) and the event loop's thread alone;
+  a store's cost is its figure minus the baseline's;
+- the event loop's lag (p99 of a 5 ms ticker's overshoot);
+- store batches: how many, sessions per batch, and the most in flight at once (each batch is one
+  transaction, or one Redis round trip).
+
+    python bench/store.py [--sessions 100] [--rate 50] [--seconds 10] [--redis URL | --redis-server PATH]
+
+Without ``--redis``, a ``redis-server`` on the PATH (or ``--redis-server``) is started on a free port of
+127.0.0.1 in a temporary directory and stopped after.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
+import shutil
+import socket
 import statistics
+import subprocess
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from livestate import Backend, Session, SessionConfig, wire
 from livestate.buffer import ReplayBuffer
-from livestate.events import Connect, ConnectionOpened, MessageReceived
+from livestate.events import Connect, MessageReceived
 from livestate.store import SQLiteStore, StorePersistence
 
 
 class Host:
+    """A live Vertex session and its replay buffer: what a driver holds."""
+
     def __init__(self) -> None:
         config = SessionConfig(setup=wire.Setup(model="models/x"), backend=Backend.VERTEX, transparent=True)
         self.session = Session(config)
         self.buffer = ReplayBuffer()
         self.session.handle(Connect(at=0.0))
-        self.session.handle(ConnectionOpened(at=0.0, connection=1))
         self.session.handle(MessageReceived(at=0.0, message=wire.SetupComplete(), connection=1))
 
     async def close(self) -> None:
         return None
 
 
+class Counted:
+    """A store whose ``write_batch`` calls are counted, with the most in flight at once (one batch is one
+    transaction or one Redis round trip; a reply takes a loop iteration of its own to arrive, so at most one
+    in flight means at most one round trip started per loop iteration)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.sizes: list[int] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def write_batch(self, writes: Sequence[Any]) -> Any:
+        self.sizes.append(len(writes))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self.store.write_batch(writes)
+        finally:
+            self.in_flight -= 1
+
+
+#: 20 ms of 16 kHz 16-bit audio (640 bytes), as base64: what a 50 messages/s stream carries.
+AUDIO = wire.Blob(mime_type="audio/pcm;rate=16000", data=base64.b64encode(bytes(640)).decode())
+
+
 async def run(store: Any, sessions: int, rate: float, seconds: float) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    counted = Counted(store) if store is not None else None
     hosts = [Host() for _ in range(sessions)]
-    links = []
+    links: list[StorePersistence | None] = []
     for i, host in enumerate(hosts):
-        p = StorePersistence(store, f"bench-{i}", lease_ttl=30.0)
+        if counted is None:
+            links.append(None)
+            continue
+        p = StorePersistence(counted, f"bench-{i}", lease_ttl=30.0)  # type: ignore[arg-type]
         await p.start(host)
         links.append(p)
-    costs: list[float] = []
     lags: list[float] = []
-    loop = asyncio.get_running_loop()
+    sent = 0
     stop = loop.time() + seconds
 
     async def ticker() -> None:
@@ -51,16 +102,18 @@ async def run(store: Any, sessions: int, rate: float, seconds: float) -> dict[st
             await asyncio.sleep(0.005)
             lags.append(loop.time() - t - 0.005)
 
-    async def sender(host: Host, p: StorePersistence, k: int) -> None:
+    async def sender(host: Host, p: StorePersistence | None, k: int) -> None:
+        nonlocal sent
         n = 0
+        await asyncio.sleep(k / sessions / rate)  # spread the sessions over one period
         while loop.time() < stop:
-            t0 = time.perf_counter()
-            out = host.session.send(wire.RealtimeInput(text=f"m{k}-{n}"), at=loop.time())
+            out = host.session.send(wire.RealtimeInput(audio=AUDIO), at=loop.time())
             for command in out:
                 host.buffer.apply(command)
-            p.observe(host.session, out)
-            await p.flush()
-            costs.append(time.perf_counter() - t0)
+            if p is not None:
+                p.observe(host.session, out)
+                await p.flush()
+            sent += 1
             n += 1
             if n % 10 == 0:  # the server confirms in batches
                 update = wire.SessionResumptionUpdate(
@@ -68,24 +121,75 @@ async def run(store: Any, sessions: int, rate: float, seconds: float) -> dict[st
                     resumable=True,
                     last_consumed_client_message_index=wire.MessageIndex(n),
                 )
-                out = host.session.handle(MessageReceived(at=loop.time(), message=update, connection=1))
+                event = MessageReceived(at=loop.time(), message=update, connection=1)
+                out = host.session.handle(event)
                 for command in out:
                     host.buffer.apply(command)
-                p.observe(host.session, out)
+                if p is not None:
+                    p.observe(host.session, out, event)
             await asyncio.sleep(1 / rate)
 
+    if counted is not None:
+        counted.sizes.clear()
+    cpu, loop_cpu = time.process_time(), time.thread_time()
     await asyncio.gather(
         ticker(), *(sender(h, p, i) for i, (h, p) in enumerate(zip(hosts, links, strict=True)))
     )
+    cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
     for p in links:
-        await p.stop()
-    costs.sort()
-    return {
-        "messages": len(costs),
-        "median_us": statistics.median(costs) * 1e6,
-        "p99_us": costs[int(len(costs) * 0.99)] * 1e6,
-        "lag_p99_ms": sorted(lags)[int(len(lags) * 0.99)] * 1e3 if lags else 0.0,
+        if p is not None:
+            await p.stop()
+    lags.sort()
+    result = {
+        "messages": float(sent),
+        "cpu_us": cpu / sent * 1e6,
+        "loop_cpu_us": loop_cpu / sent * 1e6,
+        "lag_p99_ms": lags[int(len(lags) * 0.99)] * 1e3,
     }
+    if counted is not None:
+        result["batches"] = float(len(counted.sizes))
+        result["sessions_per_batch"] = statistics.mean(counted.sizes) if counted.sizes else 0.0
+        result["most_in_flight"] = float(counted.most_in_flight)
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server(binary: str) -> Iterator[str]:
+    """A throwaway redis-server on 127.0.0.1 (no persistence), its URL."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                tmp,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                    break
+                time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def main() -> None:
@@ -93,22 +197,54 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--redis", default=None)
+    parser.add_argument("--redis", default=None, help="a Redis URL (else a redis-server is started)")
+    parser.add_argument("--redis-server", default=shutil.which("redis-server"))
     args = parser.parse_args()
+    load = (args.sessions, args.rate, args.seconds)
+    print(
+        f"{args.sessions} sessions x {args.rate:g} messages/s for {args.seconds:g} s, 640-byte audio chunks"
+    )
+    rows: list[tuple[str, dict[str, float]]] = [("no store (baseline)", asyncio.run(run(None, *load)))]
     with tempfile.TemporaryDirectory() as tmp:
-        store = SQLiteStore(Path(tmp) / "bench.db")
-        print("sqlite", asyncio.run(run(store, args.sessions, args.rate, args.seconds)))
-    if args.redis:
-        from livestate.store.redis import RedisStore
 
-        async def redis_run() -> dict[str, float]:
-            store = RedisStore.from_url(args.redis, prefix="bench:")
+        async def sqlite_run(writer: str) -> dict[str, float]:
+            store = SQLiteStore(Path(tmp) / f"{writer}.db", writer=writer)
             try:
-                return await run(store, args.sessions, args.rate, args.seconds)
+                return await run(store, *load)
             finally:
                 await store.close()
 
-        print("redis", asyncio.run(redis_run()))
+        rows.append(("SQLite, worker thread (default)", asyncio.run(sqlite_run("thread"))))
+        rows.append(("SQLite, on the loop", asyncio.run(sqlite_run("loop"))))
+
+    async def redis_run(url: str) -> dict[str, float]:
+        from livestate.store.redis import RedisStore
+
+        store = RedisStore.from_url(url, prefix="bench:")
+        try:
+            return await run(store, *load)
+        finally:
+            await store.close()
+
+    if args.redis:
+        rows.append(("Redis", asyncio.run(redis_run(args.redis))))
+    elif args.redis_server:
+        with redis_server(args.redis_server) as url:
+            rows.append(("Redis (local server)", asyncio.run(redis_run(url))))
+    base = rows[0][1]
+    print(
+        f"{'':34} {'messages':>8} {'CPU/msg':>8} {'+store':>8} {'loop/msg':>8} {'+store':>8} "
+        f"{'lag p99':>8} {'batches':>8} {'per batch':>9} {'inflight':>8}"
+    )
+    for name, r in rows:
+        extra = r is not base
+        print(
+            f"{name:34} {r['messages']:8.0f} {r['cpu_us']:6.1f}us "
+            f"{(r['cpu_us'] - base['cpu_us']) if extra else 0:6.1f}us {r['loop_cpu_us']:6.1f}us "
+            f"{(r['loop_cpu_us'] - base['loop_cpu_us']) if extra else 0:6.1f}us {r['lag_p99_ms']:6.1f}ms "
+            f"{r.get('batches', 0):8.0f} {r.get('sessions_per_batch', 0):9.1f} "
+            f"{r.get('most_in_flight', 0):8.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ _FRAME = '{"realtimeInput":{"text":"x"}}'
     [
         (_sql("UPDATE sessions SET head = substr(head, 1, 40)"), "the head record is corrupt: checksum"),
         (
-            _sql("UPDATE sessions SET config = substr(config, 1, 40)"),
+            _sql("UPDATE configs SET config = substr(config, 1, 40)"),
             "the config record is corrupt: checksum",
         ),
         (_sql("UPDATE messages SET frame = substr(frame, 1, 10) WHERE seq = 2"), "message seq 2 is corrupt"),
@@ -251,6 +251,7 @@ def test_the_schema_is_idempotent(tmp_path: Path) -> None:
     db.executescript(_SCHEMA)
     assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")} == {
         "sessions",
+        "configs",
         "messages",
     }
 
@@ -395,3 +396,77 @@ def test_after_every_step_the_stored_session_resumes_like_the_live_one(
         return checked
 
     assert run(main()) >= 4
+
+
+# --- the driver's side: a lost lease, batching -----------------------------------------------------------
+
+
+def _take_the_lease_away(store: Any, session_id: str) -> Any:
+    """What another worker's takeover does to this one: the session's fencing counter moves on."""
+    if isinstance(store, SQLiteStore):
+        store._db.execute("UPDATE sessions SET fence = fence + 1 WHERE id = ?", (session_id,))
+        return None
+    (fence,) = store._keys(session_id, "fence")
+    return store.client.incr(fence)
+
+
+def test_a_worker_whose_lease_was_taken_fails_the_session_and_hands_every_message_back(
+    make_store: Any,
+) -> None:
+    from livestate.drivers.websockets import connect
+    from livestate.errors import SessionFailedError
+    from livestate.testing.server import FakeLiveServer
+
+    async def main() -> tuple[SessionFailedError, list[str], str]:
+        store = make_store()
+        # The server never confirms: every message sent stays unconfirmed.
+        async with FakeLiveServer(vertex=True, update_every=10_000) as server:
+            config = helpers.config(vertex=True)
+            async with connect(server.url, config, store=store, session_id="s1") as live:
+                await live.wait_live(5)
+                sent = []
+                for i in range(3):
+                    await live.send(helpers.audio(f"m{i}"))
+                    sent.append(f"m{i}")
+                await (_take_the_lease_away(store, "s1") or asyncio.sleep(0))
+                with pytest.raises(SessionFailedError) as failed:
+                    await live.send(helpers.audio("m3"))
+                state = live.state.name
+        await store.close()
+        return failed.value, sent, state
+
+    error, sent, state = run(main())
+    assert state == "FAILED" and "lease lost" in str(error) and "stale" in str(error)
+    # Every message, the refused one too, is handed back as itself; none was left in the dark.
+    assert [m.text for _, m in error.messages] == [*sent, "m3"]
+
+
+class _CountingSQLiteStore(SQLiteStore):
+    batches: list[int]
+
+    async def write_batch(self, writes: Any) -> Any:
+        self.batches.append(len(writes))
+        return await super().write_batch(writes)
+
+
+def test_sessions_that_write_together_share_one_batch(tmp_path: Path) -> None:
+    """Forty sessions each send a message in the same loop tick: one transaction carries them all, not
+    forty (the per-message cost the store bench measures depends on it)."""
+
+    async def main() -> list[int]:
+        store = _CountingSQLiteStore(tmp_path / "s.db")
+        store.batches = []
+        drivers = [helpers.driver(vertex=True).live() for _ in range(40)]
+        links = [StorePersistence(store, f"s{i}", lease_ttl=30.0) for i in range(40)]
+        for d, p in zip(drivers, links, strict=True):
+            await p.start(d)
+        store.batches.clear()
+        for d, p in zip(drivers, links, strict=True):
+            p.observe(d.session, d.send(helpers.audio("m")))
+        await asyncio.gather(*(p.flush() for p in links))
+        stored = [len(await store.unconfirmed(f"s{i}")) for i in range(40)]
+        await store.close()
+        assert stored == [1] * 40
+        return store.batches
+
+    assert run(main()) == [40]

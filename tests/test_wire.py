@@ -632,3 +632,19 @@ def test_stdlib_loads_gives_what_orjson_gives_at_the_edges(edge: str) -> None:
 @given(st.text(max_size=40) | strategies.json_values.map(json.dumps))
 def test_stdlib_loads_gives_what_orjson_gives(data: str) -> None:
     assert_stdlib_loads_gives_what_orjson_gives(data)
+
+
+def test_encoding_the_same_realtime_input_again_gives_the_same_frame_and_other_kinds_are_encoded_afresh() -> (
+    None
+):
+    from livestate import wire as w
+
+    chunk = w.RealtimeInput(audio=w.Blob(mime_type="audio/pcm", data="AAAA"))
+    first = w.encode(chunk)
+    assert w.encode(chunk) is first  # the second encode reuses the frame
+    assert w.encode(w.RealtimeInput(audio=w.Blob(mime_type="audio/pcm", data="AAAB"))) != first
+    answer = {"ok": True}
+    response = w.ToolResponse(function_responses=(w.FunctionResponse(id="c", name="f", response=answer),))
+    before = w.encode(response)
+    answer["ok"] = False  # an application may change a dict it still holds: the next frame says so
+    assert w.encode(response) != before and '"ok":false' in w.encode(response)

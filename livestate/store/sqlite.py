@@ -50,8 +50,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     fence INTEGER NOT NULL DEFAULT 0,
     owner TEXT,
     lease_until REAL,
-    config TEXT,
-    config_sum TEXT,
     head TEXT,
     head_sum TEXT,
     saved_at REAL,
@@ -60,6 +58,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     handle_at REAL,
     handle_ttl REAL
 );
+CREATE TABLE IF NOT EXISTS configs (
+    id TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    sum TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -215,14 +218,43 @@ class SQLiteStore:
         results: list[LeaseLost | None] = []
         with self._transaction() as db:
             for write in writes:
-                stale = self._stale(db, write.lease)
+                # The head's update checks the token itself (one statement fewer per session and batch);
+                # when it updated nothing, the token is stale (or the session gone): say which.
+                stored = write.head is not None and self._store_head(db, write)
+                stale = None if stored else self._stale(db, write.lease)
                 results.append(stale)
                 if stale is None:
                     self._apply(db, write)
         return results
 
     @staticmethod
+    def _store_head(db: sqlite3.Connection, write: Write) -> bool:
+        """Store the head if the lease's token is the latest; whether it was."""
+        head, sid = write.head, write.lease.session_id
+        assert head is not None
+        fp = head.handle_fingerprint
+        updated = db.execute(
+            "UPDATE sessions SET head=?, head_sum=?, saved_at=?, state=?, handle_ttl=?, "
+            "handle_at=CASE WHEN handle_fp IS ? AND handle_at IS NOT NULL THEN handle_at ELSE ? END, "
+            "handle_fp=? WHERE id=? AND fence=?",
+            (
+                head.text,
+                checksum(head.text),
+                head.saved_at,
+                head.state,
+                head.handle_ttl,
+                fp,
+                head.saved_at,
+                fp,
+                sid,
+                write.lease.token,
+            ),
+        ).rowcount
+        return updated == 1
+
+    @staticmethod
     def _apply(db: sqlite3.Connection, write: Write) -> None:
+        """The write's operations and config (its head is already stored)."""
         sid = write.lease.session_id
         for op in write.ops:
             if type(op) is Append:
@@ -235,29 +267,10 @@ class SQLiteStore:
                 db.execute("DELETE FROM messages WHERE id=? AND seq<=?", (sid, op.seq))
             elif type(op) is Drop:
                 db.executemany("DELETE FROM messages WHERE id=? AND seq=?", [(sid, s) for s in op.seqs])
-        if write.config is not None:
+        if write.config is not None:  # a table of its own: rewriting a row rewrites all of it
             db.execute(
-                "UPDATE sessions SET config=?, config_sum=? WHERE id=?",
-                (write.config, checksum(write.config), sid),
-            )
-        head = write.head
-        if head is not None:
-            fp = head.handle_fingerprint
-            db.execute(
-                "UPDATE sessions SET head=?, head_sum=?, saved_at=?, state=?, handle_ttl=?, "
-                "handle_at=CASE WHEN handle_fp IS ? AND handle_at IS NOT NULL THEN handle_at ELSE ? END, "
-                "handle_fp=? WHERE id=?",
-                (
-                    head.text,
-                    checksum(head.text),
-                    head.saved_at,
-                    head.state,
-                    head.handle_ttl,
-                    fp,
-                    head.saved_at,
-                    fp,
-                    sid,
-                ),
+                "INSERT OR REPLACE INTO configs (id, config, sum) VALUES (?, ?, ?)",
+                (sid, write.config, checksum(write.config)),
             )
 
     def _records(self, session_id: str) -> list[MessageRecord]:
@@ -278,7 +291,9 @@ class SQLiteStore:
         self._db.execute("BEGIN")
         try:
             row = self._db.execute(
-                "SELECT config, config_sum, head, head_sum, saved_at FROM sessions WHERE id=?", (session_id,)
+                "SELECT c.config, c.sum, s.head, s.head_sum, s.saved_at "
+                "FROM sessions s LEFT JOIN configs c ON c.id = s.id WHERE s.id=?",
+                (session_id,),
             ).fetchone()
             if row is None or row[2] is None:
                 return None
@@ -329,6 +344,7 @@ class SQLiteStore:
     def _delete(self, session_id: str) -> bool:
         with self._transaction() as db:
             gone = db.execute("DELETE FROM sessions WHERE id=?", (session_id,)).rowcount
+            db.execute("DELETE FROM configs WHERE id=?", (session_id,))
             db.execute("DELETE FROM messages WHERE id=?", (session_id,))
         return gone > 0
 
@@ -348,8 +364,8 @@ class SQLiteStore:
                 )
             ]
             for sid in ids:
-                db.execute("DELETE FROM sessions WHERE id=?", (sid,))
-                db.execute("DELETE FROM messages WHERE id=?", (sid,))
+                for table in ("sessions", "configs", "messages"):
+                    db.execute(f"DELETE FROM {table} WHERE id=?", (sid,))
         return ids
 
     async def close(self) -> None:

@@ -303,6 +303,21 @@ def structure_client(frame: Mapping[str, Any]) -> ClientMessage:
     return _structure(body, _CLIENT_KINDS[kind], kind)  # type: ignore[no-any-return]
 
 
+#: The last realtime input encoded and its frame. Each is encoded up to three times in a row on its way
+#: (checked at the door, written ahead to a store, put on the wire); it holds only strings and frozen
+#: values, so the same object always gives the same frame. (Other kinds may hold dicts an application could
+#: change between two sends: they are always encoded afresh.)
+_last_encoded: tuple[object, str] = (None, "")
+
+
 def encode(message: WireMessage) -> str:
     """Encode a client or server message as one compact JSON frame."""
-    return _dumps(unstructure(message))
+    global _last_encoded
+    if type(message) is not RealtimeInput:
+        return _dumps(unstructure(message))
+    last = _last_encoded
+    if last[0] is message:
+        return last[1]
+    frame = _dumps(unstructure(message))
+    _last_encoded = (message, frame)
+    return frame
