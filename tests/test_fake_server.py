@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from livestate import wire
-from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
+from livestate.testing.server import FakeLiveServer, Fault, FaultPlan, tag_of
 
 
 def setup(handle: str | None = None, *, transparent: bool | None = None) -> str:
@@ -181,3 +181,23 @@ def test_answer_setups_is_checked(bad: Any) -> None:
 
     with pytest.raises(UsageError, match="answer_setups"):
         FakeLiveServer(answer_setups=bad)
+
+
+def test_on_consume_sees_each_client_message_with_its_connection() -> None:
+    seen: list[tuple[int, str]] = []
+
+    async def main() -> None:
+        async with FakeLiveServer(
+            update_every=1, on_consume=lambda n, m: seen.append((n, tag_of(m)))
+        ) as server:
+            total = 0
+            for texts in (("a", "b"), ("c",)):
+                total += len(texts)
+                async with ws_connect(server.url) as ws:
+                    await ws.send(setup())
+                    await ws.recv()
+                    await send_texts(ws, *texts)
+                    await until(lambda n=total: len(seen) == n)
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+    assert seen == [(1, "a"), (1, "b"), (2, "c")]

@@ -22,6 +22,7 @@ import json
 import logging
 import random
 import ssl as ssl_module
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -164,6 +165,7 @@ class FakeLiveServer:
         refuse_setup: wire.ServerError | None = None,
         handshake_status: int | None = None,
         answer_setups: int | None = None,
+        on_consume: Callable[[int, wire.ClientMessage], None] | None = None,
     ) -> None:
         if answer_setups is not None and (isinstance(answer_setups, bool) or answer_setups < 0):
             raise UsageError(f"answer_setups must be None or an int >= 0, got {answer_setups!r}")
@@ -173,6 +175,9 @@ class FakeLiveServer:
         #: :meth:`release_setups`, while the client waits in the middle of its reconnect. A held connection
         #: whose client goes away meanwhile is forgotten. ``None``: answer every setup.
         self.answer_setups = answer_setups
+        #: Called with the connection's number (1-based, server-wide) and the message each time a client
+        #: message is consumed into the ledger (benchmarks time a takeover's first replayed frame with it).
+        self.on_consume = on_consume
         #: ``setup`` messages received, and how many of them were held (ever; ``holding`` is the number now).
         self.setups = 0
         self.setups_held = 0
@@ -383,6 +388,8 @@ class _Connection:
 
     async def _consume(self, message: wire.ClientMessage, now: float) -> None:
         tag = tag_of(message)
+        if self.server.on_consume is not None:
+            self.server.on_consume(self.number, message)
         self.received.append(tag)
         self.received_at.append(now)
         self.session.conversation.append(tag)
