@@ -4,7 +4,9 @@ Roles: ``drive`` starts a session with the store and sends ``a0, a1, …`` until
 ``SENT <tag>`` once ``send()`` returned; ``resume`` takes the session over (waiting for a dead worker's lease
 to lapse), prints ``RESUMED``, sends ``<prefix>0..4``, drains, prints ``UNCONFIRMED <tag>`` for whatever the
 server never confirmed and ``DRAINED``, then holds the session until stdin closes (or it is killed);
-``probe`` tries to take it over without waiting and prints ``LEASED`` (exit 3) or ``TOOK``.
+``probe`` tries to take it over without waiting and prints ``LEASED`` (exit 3) or ``TOOK``;
+``contend`` (``... PREFIX``) does the same but stays: after ``LEASED`` it waits for a line on stdin (the
+holder is gone), then takes the session over as ``resume`` does (exit 4 if it was not leased at first).
 """
 
 from __future__ import annotations
@@ -82,6 +84,14 @@ async def probe(url: str, store_url: str, sid: str) -> int:
         return 3
 
 
+async def contend(url: str, store_url: str, sid: str, prefix: str) -> int:
+    if await probe(url, store_url, sid) != 3:
+        return 4
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await take_over(url, store_url, sid, prefix)
+    return 0
+
+
 def main() -> int:
     role, url, store_url, sid, vertex = sys.argv[1:6]
     if role == "drive":
@@ -90,6 +100,8 @@ def main() -> int:
         asyncio.run(take_over(url, store_url, sid, sys.argv[6]))
     elif role == "probe":
         return asyncio.run(probe(url, store_url, sid))
+    elif role == "contend":
+        return asyncio.run(contend(url, store_url, sid, sys.argv[6]))
     return 0
 
 

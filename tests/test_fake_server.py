@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from livestate import wire
-from livestate.testing.server import FakeLiveServer, Fault, FaultPlan
+from livestate.testing.server import FakeLiveServer, Fault, FaultPlan, tag_of
 
 
 def setup(handle: str | None = None, *, transparent: bool | None = None) -> str:
@@ -107,3 +107,97 @@ def test_a_scripted_1011_closes_promptly_even_while_reading_is_paused() -> None:
 
     code, elapsed = asyncio.run(asyncio.wait_for(main(), 20))
     assert code == 1011 and elapsed < 1.0
+
+
+async def until(condition: Any, timeout: float = 5.0) -> None:
+    """Poll ``condition()`` until it is true (AssertionError after ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "the condition did not hold in time"
+        await asyncio.sleep(0.01)
+
+
+def test_setups_past_answer_setups_are_held_until_released() -> None:
+    async def main() -> tuple[list[Any], list[str], int]:
+        async with FakeLiveServer(update_every=1, index_lag=0, answer_setups=1) as server:
+            async with ws_connect(server.url) as first:
+                await first.send(setup(transparent=True))
+                assert isinstance(wire.decode(await first.recv()), wire.SetupComplete)
+                await send_texts(first, "a")
+                handle = (await next_update(first)).new_handle
+            await until(lambda: server.sessions[0].open_connection is None)
+            async with ws_connect(server.url) as second:
+                await second.send(setup(handle, transparent=True))
+                await send_texts(second, "b")  # too early (no setupComplete yet): must not reach the ledger
+                await until(lambda: server.holding == 1)
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(second.recv(), 0.2)
+                held_conversation = list(server.sessions[0].conversation)
+                server.release_setups()
+                answers = [wire.decode(await asyncio.wait_for(second.recv(), 5))]
+                await send_texts(second, "c")
+                await until(lambda: "c" in server.sessions[0].conversation)
+            return answers, held_conversation, server.setups_held
+
+    answers, held_conversation, held = asyncio.run(asyncio.wait_for(main(), 20))
+    assert isinstance(answers[0], wire.SetupComplete)
+    assert held_conversation == ["a"] and held == 1
+
+
+def test_a_held_connection_whose_client_left_is_forgotten() -> None:
+    async def main() -> tuple[list[str], int, int | None]:
+        async with FakeLiveServer(update_every=1, index_lag=0, answer_setups=1) as server:
+            async with ws_connect(server.url) as first:
+                await first.send(setup(transparent=True))
+                await first.recv()
+                await send_texts(first, "a", "b")
+                await next_update(first)
+                handle = (await next_update(first)).new_handle
+            await until(lambda: server.sessions[0].open_connection is None)
+            async with ws_connect(server.url) as gone:
+                await gone.send(setup(handle, transparent=True))
+                await until(lambda: server.holding == 1)
+            await until(lambda: server.holding == 0)  # the client went away while held
+            server.release_setups()
+            await asyncio.sleep(0.05)
+            connections = server.sessions[0].connections
+            async with ws_connect(server.url) as third:  # the handle still resumes: no open connection
+                await third.send(setup(handle, transparent=True))
+                answer = wire.decode(await asyncio.wait_for(third.recv(), 5))
+                assert isinstance(answer, wire.SetupComplete)
+                await send_texts(third, "c")
+                await until(lambda: "c" in server.sessions[0].conversation)
+            return server.sessions[0].conversation, connections, third.close_code
+
+    conversation, connections, _ = asyncio.run(asyncio.wait_for(main(), 20))
+    assert conversation == ["a", "b", "c"]
+    assert connections == 1  # the forgotten connection never attached to the session
+
+
+@pytest.mark.parametrize("bad", [-1, True])
+def test_answer_setups_is_checked(bad: Any) -> None:
+    from livestate.errors import UsageError
+
+    with pytest.raises(UsageError, match="answer_setups"):
+        FakeLiveServer(answer_setups=bad)
+
+
+def test_on_consume_sees_each_client_message_with_its_connection() -> None:
+    seen: list[tuple[int, str]] = []
+
+    async def main() -> None:
+        async with FakeLiveServer(
+            update_every=1, on_consume=lambda n, m: seen.append((n, tag_of(m)))
+        ) as server:
+            total = 0
+            for texts in (("a", "b"), ("c",)):
+                total += len(texts)
+                async with ws_connect(server.url) as ws:
+                    await ws.send(setup())
+                    await ws.recv()
+                    await send_texts(ws, *texts)
+                    await until(lambda n=total: len(seen) == n)
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+    assert seen == [(1, "a"), (1, "b"), (2, "c")]

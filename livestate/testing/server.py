@@ -5,7 +5,8 @@ handles name a snapshot of the conversation (resuming from a handle forgets what
 service does); per-connection ``lastConsumedClientMessageIndex`` when the setup asks for ``transparent``;
 generation with ``resumable: false``; tool calls; ``goAway`` then a close at the deadline (optionally in
 silence); abrupt drops (the client sees 1006); 1011s; rejected resumes (1007); a resume while the old
-connection is still open rejected with 1011. Faults are scripted per connection or drawn from a seed.
+connection is still open rejected with 1011; setups left unanswered (``answer_setups``), so a client can be
+caught in the middle of a reconnect. Faults are scripted per connection or drawn from a seed.
 
 The ledger records, per logical session, the conversation the server ends up with, so a test can prove that
 nothing was lost or duplicated.
@@ -21,11 +22,13 @@ import json
 import logging
 import random
 import ssl as ssl_module
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from livestate import wire
 from livestate.drivers.redact import redacting_logger
@@ -161,8 +164,25 @@ class FakeLiveServer:
         binary_frames: bool = False,
         refuse_setup: wire.ServerError | None = None,
         handshake_status: int | None = None,
+        answer_setups: int | None = None,
+        on_consume: Callable[[int, wire.ClientMessage], None] | None = None,
     ) -> None:
+        if answer_setups is not None and (isinstance(answer_setups, bool) or answer_setups < 0):
+            raise UsageError(f"answer_setups must be None or an int >= 0, got {answer_setups!r}")
         self.plan = plan or FaultPlan()
+        #: Answer only this many ``setup`` messages (server-wide, in the order they arrive); every later one
+        #: is held: read but not answered (no ``setupComplete``, no effect on the ledger) until
+        #: :meth:`release_setups`, while the client waits in the middle of its reconnect. A held connection
+        #: whose client goes away meanwhile is forgotten. ``None``: answer every setup.
+        self.answer_setups = answer_setups
+        #: Called with the connection's number (1-based, server-wide) and the message each time a client
+        #: message is consumed into the ledger (benchmarks time a takeover's first replayed frame with it).
+        self.on_consume = on_consume
+        #: ``setup`` messages received, and how many of them were held (ever; ``holding`` is the number now).
+        self.setups = 0
+        self.setups_held = 0
+        self.holding = 0
+        self._released = asyncio.Event()
         #: Answer every ``setup`` with this in-band error frame (and a 1007 close) instead of setupComplete.
         self.refuse_setup = refuse_setup
         #: Refuse every WebSocket handshake with this HTTP status (e.g. 403), before any frame.
@@ -223,6 +243,12 @@ class FakeLiveServer:
             return wire.encode(message)
         return (json.dumps(wire.codec.unstructure(message), indent=2, ensure_ascii=False) + "\n").encode()
 
+    def release_setups(self) -> None:
+        """Stop holding setups: every held connection whose client is still there gets its answer now, and
+        later setups are answered at once (``answer_setups`` becomes ``None``)."""
+        self.answer_setups = None
+        self._released.set()
+
     def session_of(self, handle: str) -> LogicalSession | None:
         """The logical session that issued ``handle`` (and has not forgotten it)."""
         for session in self.sessions:
@@ -248,6 +274,9 @@ class FakeLiveServer:
         if not isinstance(setup, wire.Setup):
             await ws.close(1007, "Request contains an invalid argument.")
             return
+        self.setups += 1
+        if self.answer_setups is not None and self.setups > self.answer_setups and not await self._hold(ws):
+            return
         if self.refuse_setup is not None:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(self.frame(self.refuse_setup))
@@ -261,6 +290,20 @@ class FakeLiveServer:
             return
         connection = _Connection(self, ws, number, session, transparent, resumption is not None)
         await connection.run()
+
+    async def _hold(self, ws: ServerConnection) -> bool:
+        """Leave a setup unanswered until :meth:`release_setups`; False when the client went away first."""
+        self.setups_held += 1
+        self.holding += 1
+        released = asyncio.ensure_future(self._released.wait())
+        closed = asyncio.ensure_future(ws.wait_closed())
+        try:
+            await asyncio.wait({released, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.holding -= 1
+            released.cancel()
+            closed.cancel()
+        return not closed.done() and ws.state is State.OPEN
 
     async def _attach(self, ws: ServerConnection, handle: str | None) -> LogicalSession | None:
         if handle is None:
@@ -345,6 +388,8 @@ class _Connection:
 
     async def _consume(self, message: wire.ClientMessage, now: float) -> None:
         tag = tag_of(message)
+        if self.server.on_consume is not None:
+            self.server.on_consume(self.number, message)
         self.received.append(tag)
         self.received_at.append(now)
         self.session.conversation.append(tag)
