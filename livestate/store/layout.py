@@ -22,7 +22,8 @@ went out is kept (the head lists the few that never did), so a message handed ba
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -31,6 +32,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from livestate import wire
 from livestate._records import CONVERTER, describe_problem
 from livestate.buffer import ReplayBuffer
+from livestate.journal import fingerprint
 from livestate.policy import SessionConfig
 from livestate.record import SessionSnapshot
 from livestate.store.base import (
@@ -41,9 +43,9 @@ from livestate.store.base import (
     StoreError,
     decode_frame,
     encode_frame,
-    handle_fingerprint,
 )
 from livestate.window import Unconsumed
+from livestate.wire import jsonio
 
 __all__ = [
     "Head",
@@ -75,12 +77,17 @@ def encode_head(
 ) -> str:
     """The head record; ``order``: the window's seqs in wire order, only when that is not seq order;
     ``untransmitted``: the seqs that never went out on any connection."""
+    times = [snapshot.last_at, *(deadline for _, deadline in snapshot.timers)]
+    if snapshot.connection_ended_at is not None:
+        times.append(snapshot.connection_ended_at)
+    if not all(map(math.isfinite, times)):  # orjson would write null where the reader wants a number
+        raise StoreError("a session time is not a finite number: the head cannot be stored")
     head = _unstructure_head(snapshot)
     if order is not None:
         head["order"] = list(order)
     if untransmitted:
         head["untransmitted"] = list(untransmitted)
-    return _dumps(head)
+    return jsonio.dumps(head)
 
 
 def untransmitted_seqs(snapshot: SessionSnapshot) -> list[int]:
@@ -126,12 +133,18 @@ class Write:
     config: str | None = None
 
 
-def head_of(snapshot: SessionSnapshot, saved_at: float, order: Sequence[int] | None = None) -> Head:
-    """The head record of ``snapshot`` taken at wall-clock ``saved_at`` (``order`` as for ``encode_head``)."""
+def head_of(
+    snapshot: SessionSnapshot,
+    saved_at: float,
+    order: Sequence[int] | None = None,
+    fingerprint_of: Callable[[str], str] = fingerprint,
+) -> Head:
+    """The head record of ``snapshot`` taken at wall-clock ``saved_at`` (``order`` as for ``encode_head``;
+    ``fingerprint_of`` may remember the last handle's fingerprint)."""
     return Head(
         text=encode_head(snapshot, order, untransmitted_seqs(snapshot)),
         state=snapshot.state.name,
-        handle_fingerprint=handle_fingerprint(snapshot),
+        handle_fingerprint=None if snapshot.handle is None else fingerprint_of(snapshot.handle),
         handle_ttl=snapshot.config.handle_ttl,
         saved_at=saved_at,
     )

@@ -26,6 +26,7 @@ from livestate import commands as c
 from livestate import wire
 from livestate.buffer import ReplayBuffer
 from livestate.events import Event, MessageReceived
+from livestate.journal import fingerprint
 from livestate.record import SessionSnapshot
 from livestate.session import Session
 from livestate.store.base import (
@@ -149,6 +150,7 @@ class StorePersistence:
         self._written_head: str | None = None
         self._inflight_head: str | None = None
         self._generation = -1
+        self._handle_fp = ("", "")
         self._disordered = False  # the window is not in seq order (a re-seed went out ahead of held input)
         self._renewing: asyncio.Task[None] | None = None
 
@@ -216,7 +218,7 @@ class StorePersistence:
             return None
         snapshot = self._host.session.snapshot()
         ops = self._with_entries(self._ops, snapshot)
-        head = head_of(snapshot, time.time(), self._order(snapshot))
+        head = head_of(snapshot, time.time(), self._order(snapshot), self._fingerprint)
         self._generation = snapshot.handle_generation
         if not ops and self._config is None and head.text == self._written_head:
             _settle(self._pending, None)
@@ -227,6 +229,12 @@ class StorePersistence:
         self._pending = None
         self._inflight_head = head.text
         return Write(lease=self.lease, ops=tuple(ops), head=head, config=self._config)
+
+    def _fingerprint(self, handle: str) -> str:
+        """The handle's fingerprint, computed once per handle (every write until the next handle needs it)."""
+        if self._handle_fp[0] != handle:
+            self._handle_fp = (handle, fingerprint(handle))
+        return self._handle_fp[1]
 
     def _with_entries(self, ops: list[Op], snapshot: SessionSnapshot) -> list[Op]:
         wanted = {op.seq for op in ops if isinstance(op, Append) and op.entry is None}

@@ -76,6 +76,31 @@ CREATE TABLE IF NOT EXISTS messages (
 T = TypeVar("T")
 
 
+_STORE_HEAD = (
+    "UPDATE sessions SET head=?, head_sum=?, saved_at=?, state=?, handle_ttl=?, "
+    "handle_at=CASE WHEN handle_fp IS ? AND handle_at IS NOT NULL THEN handle_at ELSE ? END, "
+    "handle_fp=? WHERE id=? AND fence=?"
+)
+
+
+def _head_row(write: Write) -> tuple[Any, ...]:
+    head = write.head
+    assert head is not None
+    fp = head.handle_fingerprint
+    return (
+        head.text,
+        checksum(head.text),
+        head.saved_at,
+        head.state,
+        head.handle_ttl,
+        fp,
+        head.saved_at,
+        fp,
+        write.lease.session_id,
+        write.lease.token,
+    )
+
+
 def _message_sum(frame: str, entry: str) -> str:
     return checksum(f"{entry}\n{frame}")
 
@@ -215,63 +240,52 @@ class SQLiteStore:
         return await self._call(self._write_batch, writes)
 
     def _write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
-        results: list[LeaseLost | None] = []
         with self._transaction() as db:
-            for write in writes:
-                # The head's update checks the token itself (one statement fewer per session and batch);
-                # when it updated nothing, the token is stale (or the session gone): say which.
-                stored = write.head is not None and self._store_head(db, write)
-                stale = None if stored else self._stale(db, write.lease)
-                results.append(stale)
-                if stale is None:
-                    self._apply(db, write)
+            # The heads' update checks each token itself (one statement fewer per session); a session whose
+            # head updated nothing has a stale token (or is gone): ``_stale`` says which.
+            heads = [(w, _head_row(w)) for w in writes if w.head is not None]
+            updated = db.executemany(_STORE_HEAD, [row for _, row in heads]).rowcount if heads else 0
+            if updated == len(writes):
+                results: list[LeaseLost | None] = [None] * len(writes)
+            else:
+                stored = {id(w) for w, row in heads if updated == len(heads) or self._head_is(db, row)}
+                results = [None if id(w) in stored else self._stale(db, w.lease) for w in writes]
+            fresh = [w for w, refused in zip(writes, results, strict=True) if refused is None]
+            self._apply(db, fresh)
         return results
 
     @staticmethod
-    def _store_head(db: sqlite3.Connection, write: Write) -> bool:
-        """Store the head if the lease's token is the latest; whether it was."""
-        head, sid = write.head, write.lease.session_id
-        assert head is not None
-        fp = head.handle_fingerprint
-        updated = db.execute(
-            "UPDATE sessions SET head=?, head_sum=?, saved_at=?, state=?, handle_ttl=?, "
-            "handle_at=CASE WHEN handle_fp IS ? AND handle_at IS NOT NULL THEN handle_at ELSE ? END, "
-            "handle_fp=? WHERE id=? AND fence=?",
-            (
-                head.text,
-                checksum(head.text),
-                head.saved_at,
-                head.state,
-                head.handle_ttl,
-                fp,
-                head.saved_at,
-                fp,
-                sid,
-                write.lease.token,
-            ),
-        ).rowcount
-        return updated == 1
+    def _head_is(db: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
+        """Whether the head of ``row`` (``_head_row``) is what the session now holds."""
+        found = db.execute("SELECT head FROM sessions WHERE id=? AND fence=?", row[-2:]).fetchone()
+        return found is not None and found[0] == row[0]
 
     @staticmethod
-    def _apply(db: sqlite3.Connection, write: Write) -> None:
-        """The write's operations and config (its head is already stored)."""
-        sid = write.lease.session_id
-        for op in write.ops:
-            if type(op) is Append:
-                entry = op.entry or ""
+    def _apply(db: sqlite3.Connection, writes: Sequence[Write]) -> None:
+        """The writes' operations and configs (their heads are already stored). Every message of the batch
+        goes in one statement first: a trim or drop in the same write only ever names older seqs or seqs
+        appended before it, so doing them after the appends changes nothing."""
+        db.executemany(
+            "INSERT OR REPLACE INTO messages (id, seq, frame, entry, sum) VALUES (?, ?, ?, ?, ?)",
+            [
+                (w.lease.session_id, op.seq, op.frame, op.entry or "", _message_sum(op.frame, op.entry or ""))
+                for w in writes
+                for op in w.ops
+                if type(op) is Append
+            ],
+        )
+        for write in writes:
+            sid = write.lease.session_id
+            for op in write.ops:
+                if type(op) is Trim:
+                    db.execute("DELETE FROM messages WHERE id=? AND seq<=?", (sid, op.seq))
+                elif type(op) is Drop:
+                    db.executemany("DELETE FROM messages WHERE id=? AND seq=?", [(sid, s) for s in op.seqs])
+            if write.config is not None:  # a table of its own: rewriting a row rewrites all of it
                 db.execute(
-                    "INSERT OR REPLACE INTO messages (id, seq, frame, entry, sum) VALUES (?, ?, ?, ?, ?)",
-                    (sid, op.seq, op.frame, entry, _message_sum(op.frame, entry)),
+                    "INSERT OR REPLACE INTO configs (id, config, sum) VALUES (?, ?, ?)",
+                    (sid, write.config, checksum(write.config)),
                 )
-            elif type(op) is Trim:
-                db.execute("DELETE FROM messages WHERE id=? AND seq<=?", (sid, op.seq))
-            elif type(op) is Drop:
-                db.executemany("DELETE FROM messages WHERE id=? AND seq=?", [(sid, s) for s in op.seqs])
-        if write.config is not None:  # a table of its own: rewriting a row rewrites all of it
-            db.execute(
-                "INSERT OR REPLACE INTO configs (id, config, sum) VALUES (?, ?, ?)",
-                (sid, write.config, checksum(write.config)),
-            )
 
     def _records(self, session_id: str) -> list[MessageRecord]:
         records = []
