@@ -7,8 +7,8 @@ this process, sending a message every 5 ms; it is SIGKILLed at a random moment; 
 once with ``resume(..., wait=ttl + 5)``. Measured: kill -> the first replayed client frame the server consumes
 on the resumed connection (``perf_counter`` in this process); kill -> lease acquisition and lease acquisition
 -> that frame (``time.time()`` printed by the resuming process), and of the latter the part before
-``resume()``'s ``async with`` is entered (the session loaded and its first snapshot written). Target: takeover
-<= lease TTL + one handshake.
+``resume()``'s ``async with`` is entered (the session loaded and restored; its first write goes while it
+dials). Target: takeover <= lease TTL + one handshake.
 
     python bench/takeover.py [--runs 5] [--ttl 1.0 3.0] [--redis-server PATH]
 
@@ -287,9 +287,7 @@ def main() -> int:
     print(
         "target: takeover (kill -> first replayed frame) <= lease TTL + one handshake; times in ms, median / max"
     )
-    print(
-        "(lease->started: resume() loaded the session and wrote its first snapshot; then it dials and replays)"
-    )
+    print("(lease->started: resume() loaded and restored the session; then it dials, writes and replays)")
     head = ("store", "ttl s", "runs", "kill->frame", "kill->lease", "lease->frame", "lease->started")
     head += ("handshake", "target", "met")
     table = [head]

@@ -173,7 +173,10 @@ class StorePersistence:
             self._config = encode_config(host.session.config)
             self._ops = [Append(seq=s, frame=encode_frame(m)) for s, m in host.buffer.items()]
         self._mark_dirty()
-        await self.flush()
+        if not self.restored:
+            await self.flush()
+        # A session taken over is already stored: its first write goes while it dials, and the first replayed
+        # message waits for it like every message does.
         self._renewing = asyncio.ensure_future(self._renew())
 
     def observe(self, session: Session, out: tuple[c.Command, ...], event: Event | None = None) -> None:
@@ -366,7 +369,7 @@ async def take_over(
             left = deadline - loop.time()
             if left <= 0:
                 raise
-            await asyncio.sleep(min(leased.expires_in + 0.01, left, 0.5))
+            await asyncio.sleep(min(leased.expires_in + 0.002, left, 0.5))
     try:
         stored = await store.load(session_id)
         if stored is None:
