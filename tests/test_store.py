@@ -470,3 +470,50 @@ def test_sessions_that_write_together_share_one_batch(tmp_path: Path) -> None:
         return store.batches
 
     assert run(main()) == [40]
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("truncate-head", "the head record is corrupt: checksum"),
+        ("drop-config", "the config record is corrupt"),
+        ("drop-message", "do not add up to the head's buffered bytes"),
+        ("tamper-message", "message seq 1 is corrupt: checksum"),
+        ("truncate-message", "message seq 2 is corrupt"),
+    ],
+)
+def test_a_corrupt_redis_record_raises_a_store_error_naming_the_session(
+    redis_url: str, tmp_path: Path, damage: str, problem: str
+) -> None:
+    from livestate.store.redis import RedisStore
+
+    async def main() -> str:
+        store = RedisStore.from_url(redis_url, prefix=f"d{tmp_path.name}:")
+        session, buffer = session_with(["m1", "m2"])
+        lease = await store.acquire("call-7", "w", 5.0)
+        ops = [Append(seq=s, frame=encode_frame(m)) for s, m in buffer.items()]
+        await store.write(lease, ops, session.snapshot(), saved_at=1.0)
+        meta, msgs, seqs = store._keys("call-7", "meta", "msgs", "seqs")
+        client = store.client
+        if damage == "truncate-head":
+            await client.hset(meta, "head", (await client.hget(meta, "head"))[:40])
+        elif damage == "drop-config":
+            await client.hdel(meta, "config")
+        elif damage == "drop-message":
+            await client.hdel(msgs, "2")
+            await client.zrem(seqs, "2")
+        elif damage == "tamper-message":
+            digest, entry, frame = (await client.hget(msgs, "1")).split("\n", 2)
+            await client.hset(msgs, "1", f"{digest}\n{entry}\n{frame.replace('m1', 'mX')}")
+        else:
+            await client.hset(msgs, "2", (await client.hget(msgs, "2"))[:30])
+        try:
+            await store.load("call-7")
+        except StoreError as exc:
+            return str(exc)
+        finally:
+            await store.close()
+        return "loaded"
+
+    error = run(main())
+    assert "'call-7'" in error and problem in error
