@@ -264,3 +264,60 @@ def test_livestate_demo_at_debug_logs_no_handle() -> None:
     log = done.stderr
     assert not re.search(r"fake-handle-\d", log + done.stdout)
     assert f'"newHandle":"{MASK}' in log and f'handle":"{MASK}"}}}}}}' in log  # not vacuous
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_session_kept_in_a_store_logs_no_handle(
+    kind: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+    request: pytest.FixtureRequest,
+) -> None:
+    """A stored session that resumes after a drop, then loses its lease (warnings are logged), then is listed
+    by the CLI: no record and no CLI line holds a handle the server issued."""
+    from livestate.cli import main as cli
+    from livestate.errors import SessionFailedError
+    from livestate.store import SQLiteStore
+    from livestate.store.redis import RedisStore
+
+    debug_everywhere(caplog)
+    url = f"sqlite://{tmp_path / 's.db'}" if kind == "sqlite" else request.getfixturevalue("redis_url")
+
+    async def main() -> tuple[list[Any], FakeLiveServer, str]:
+        store = SQLiteStore(tmp_path / "s.db") if kind == "sqlite" else RedisStore.from_url(url)
+        async with FakeLiveServer(PLAN) as server:
+            config = SessionConfig(setup=wire.Setup(model="models/fake"), **FAST)
+            async with connect(server.url, config, store=store, session_id="secret-test") as live:
+                items: list[Any] = []
+
+                async def read() -> None:
+                    async for item in live:
+                        items.append(item)
+
+                reader = asyncio.ensure_future(read())
+                for i in range(40):
+                    await live.send(wire.RealtimeInput(text=f"m{i}"))
+                    await asyncio.sleep(0.005)
+                listing = await asyncio.to_thread(cli, ["sessions", "show", url, "secret-test"])
+                assert listing == 0
+                # Another worker takes the session over: this one fails, loudly, in the log.
+                if isinstance(store, SQLiteStore):
+                    store._db.execute("UPDATE sessions SET fence = fence + 1")
+                else:
+                    await store.client.incr(store._keys("secret-test", "fence")[0])
+                with pytest.raises(SessionFailedError):
+                    for i in range(40, 60):
+                        await live.send(wire.RealtimeInput(text=f"m{i}"))
+                reader.cancel()
+        await store.close()
+        return items, server, url
+
+    items, server, _ = asyncio.run(asyncio.wait_for(main(), 60))
+    handles = issued_handles(server, items)
+    assert len(handles) >= 3 and any(isinstance(i, commands.Resumed) for i in items)
+    assert any("lease lost" in r.getMessage() for r in caplog.records)  # not vacuous: the store logged
+    assert not leaks(caplog.records, handles)
+    assert not any(h in caplog.text for h in handles)
+    shown = capsys.readouterr().out
+    assert "secret-test" in shown and "sha256:" in shown and not any(h in shown for h in handles)
