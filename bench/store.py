@@ -13,7 +13,8 @@ tenth message with a handle. Measured in one run, the baseline first:
     python bench/store.py [--sessions 100] [--rate 50] [--seconds 10] [--redis URL | --redis-server PATH]
 
 Without ``--redis``, a ``redis-server`` on the PATH (or ``--redis-server``) is started on a free port of
-127.0.0.1 in a temporary directory and stopped after.
+127.0.0.1 in a temporary directory and stopped after. ``--takeover`` then runs ``bench/takeover.py`` too
+(the time from a worker's SIGKILL to the first replayed frame, per store and lease TTL).
 """
 
 from __future__ import annotations
@@ -199,6 +200,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--redis", default=None, help="a Redis URL (else a redis-server is started)")
     parser.add_argument("--redis-server", default=shutil.which("redis-server"))
+    parser.add_argument("--takeover", action="store_true", help="then run bench/takeover.py")
     args = parser.parse_args()
     load = (args.sessions, args.rate, args.seconds)
     print(
@@ -245,6 +247,10 @@ def main() -> None:
             f"{r.get('batches', 0):8.0f} {r.get('sessions_per_batch', 0):9.1f} "
             f"{r.get('most_in_flight', 0):8.0f}"
         )
+    if args.takeover:
+        import sys
+
+        subprocess.run([sys.executable, str(Path(__file__).with_name("takeover.py"))], check=True)
 
 
 if __name__ == "__main__":
