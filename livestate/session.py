@@ -181,10 +181,8 @@ class Session:
             StartTimer(timer=timer, deadline=deadline)
             for timer, deadline in sorted(core.rec.timers.items(), key=lambda item: item[0].value)
         ]
-        if core.live or core.rec.attempt_open:
-            lost = ConnectionClosed(
-                at=at, code=1006, reason="the process that held it ended", connection=core.rec.connection
-            )
+        lost = restore_loss(self, at)
+        if lost is not None:
             out.extend(self.handle(lost))
         return tuple(out)
 
@@ -225,6 +223,17 @@ class Session:
         if at is not None:
             rec.shift_clock(at - (snapshot.last_at + elapsed))
         return session
+
+
+def restore_loss(session: Session, at: float) -> ConnectionClosed | None:
+    """The event :meth:`Session.resume` handles for a restored session whose saved process held a connection
+    (live, or being opened), or ``None``: a driver accounts for it (statistics, telemetry) like any close."""
+    core = session._core
+    if not (core.live or core.rec.attempt_open):
+        return None
+    return ConnectionClosed(
+        at=at, code=1006, reason="the process that held it ended", connection=core.rec.connection
+    )
 
 
 # --- routing: which event goes where (the table decides what it does) --------------------------------

@@ -241,7 +241,7 @@ def test_a_saved_session_carries_on_in_a_new_driver_after_a_crash() -> None:
     after the last save. The server ends with every message exactly once."""
     from livestate import snapshots
 
-    async def main() -> tuple[list[str], FakeLiveServer, list[Any]]:
+    async def main() -> tuple[list[str], FakeLiveServer, list[Any], Any]:
         async with FakeLiveServer(vertex=True, update_every=5) as server:
             config = make_config(True)
             saved: dict[str, Any] = {}
@@ -279,10 +279,13 @@ def test_a_saved_session_carries_on_in_a_new_driver_after_a_crash() -> None:
                 await asyncio.sleep(0.2)
                 while not live_b._items.empty():
                     notices.append(live_b._items.get_nowait())
-            return sent, server, notices
+                stats = live_b.stats
+            return sent, server, notices, stats
 
-    sent, server, notices = asyncio.run(asyncio.wait_for(main(), 30))
+    sent, server, notices, stats = asyncio.run(asyncio.wait_for(main(), 30))
     assert [n.state_restored for n in notices if isinstance(n, commands.Resumed)] == [True]
+    # The connection the crashed process held counts as a reconnect of this one, with its gap.
+    assert stats.reconnects == {"close 1006": 1} and stats.last_gap is not None
     (session,) = server.sessions
     assert sorted(session.conversation) == sorted(sent)
 

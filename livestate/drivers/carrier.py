@@ -59,13 +59,17 @@ class Carrier(Connections):
             out = self.session.handle(event)
         if self._persistence is not None:  # record what changed before the commands are carried out
             self._persistence.observe(self.session, out, event)
+        self._account(event, out)
+        return out
+
+    def _account(self, event: Event, out: tuple[c.Command, ...]) -> None:
+        """Statistics, telemetry and the INFO log for ``event`` and its commands."""
         if out:
             self._stats.observe(self.session, event, out)
             if self._telemetry is not None:
                 self._telemetry.observe(self.session, event, out, self._stats)
             if logger.isEnabledFor(logging.INFO):
                 self._log(event, out)
-        return out
 
     def _extra(self) -> dict[str, Any]:
         session = self.session

@@ -44,7 +44,7 @@ from livestate.events import (
 )
 from livestate.machine import TERMINAL, SessionState
 from livestate.policy import SessionConfig
-from livestate.session import Session, SessionSnapshot
+from livestate.session import Session, SessionSnapshot, restore_loss
 from livestate.stats import SessionStats, StatsCollector
 from livestate.store.base import LeaseLost, SessionStore
 from livestate.store.persist import StorePersistence
@@ -158,9 +158,13 @@ class CommandExecutor(Carrier):
         if state is SessionState.IDLE:
             self._handle(Connect(at=self.now()))
         else:
-            out = self.session.resume(self.now())
+            now = self.now()
+            lost = restore_loss(self.session, now)
+            out = self.session.resume(now)
             if self._persistence is not None:
                 self._persistence.observe(self.session, out)
+            if lost is not None:  # counted and reported like any other lost connection
+                self._account(lost, out)
             self._execute(out)
 
     async def send(self, message: wire.ClientMessage) -> None:
