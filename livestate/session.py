@@ -226,14 +226,11 @@ class Session:
 
 
 def restore_loss(session: Session, at: float) -> ConnectionClosed | None:
-    """The event :meth:`Session.resume` handles for a restored session whose saved process held a connection
-    (live, or being opened), or ``None``: a driver accounts for it (statistics, telemetry) like any close."""
-    core = session._core
-    if not (core.live or core.rec.attempt_open):
-        return None
-    return ConnectionClosed(
-        at=at, code=1006, reason="the process that held it ended", connection=core.rec.connection
-    )
+    """The close :meth:`Session.resume` handles when the saved process held a connection (else ``None``); a
+    driver counts it (statistics, telemetry) like any close."""
+    core, reason = session._core, "the process that held it ended"
+    held = core.live or core.rec.attempt_open
+    return ConnectionClosed(at=at, code=1006, reason=reason, connection=core.rec.connection) if held else None
 
 
 # --- routing: which event goes where (the table decides what it does) --------------------------------
