@@ -150,22 +150,31 @@ def _svg(dot_source: str) -> bytes | None:
 RECONNECT_SEQUENCE = """sequenceDiagram
     participant App
     participant Session as livestate Session
+    participant Driver as transport (driver)
     participant Old as connection 1
     participant New as connection 2
-    Old->>Session: goAway(timeLeft 50s)
-    Session->>App: StateChanged(GOING_AWAY), StartTimer(GO_AWAY, at+50-margin)
+    Old->>Driver: goAway(timeLeft 50s)
+    Driver->>Session: MessageReceived(goAway)
+    Session->>Driver: StartTimer(GO_AWAY, at+50-margin)
+    Session-->>App: StateChanged(GOING_AWAY), a notice the driver hands on
     Note over Session,Old: drain: keep reading, keep sending (buffered)
-    Old->>Session: serverContent(turnComplete)
-    Old->>Session: sessionResumptionUpdate(resumable, newHandle H)
-    Session->>Old: CloseConnection(1000) - break before make
-    Session->>New: ReconnectWithHandle(H): setup{sessionResumption{handle H}}
-    New->>Session: setupComplete
-    Session->>New: ReplayBuffered(first_seq..last_seq) before anything new
-    Session->>App: Resumed(state_restored=true, replayed=n)
-    App->>Session: send(...)
-    Session->>New: SendMessage
-    New->>Session: sessionResumptionUpdate(index k)
-    Session->>App: TrimThrough(seq of index k)
+    Old->>Driver: serverContent(turnComplete), sessionResumptionUpdate(resumable, newHandle H)
+    Driver->>Session: MessageReceived(...)
+    Session->>Driver: CloseConnection(1000), then ReconnectWithHandle(H)
+    Driver->>Old: close - break before make
+    Driver->>New: setup{sessionResumption{handle H}}
+    New->>Driver: setupComplete
+    Driver->>Session: MessageReceived(setupComplete)
+    Session->>Driver: ReplayBuffered(first_seq..last_seq), before anything new
+    Driver->>New: the buffered messages, in order
+    Session-->>App: Resumed(state_restored=true, replayed=n)
+    App->>Driver: send(message)
+    Driver->>Session: SendRequested(message)
+    Session->>Driver: BufferMessage, SendMessage
+    Driver->>New: the message
+    New->>Driver: sessionResumptionUpdate(index k)
+    Driver->>Session: MessageReceived(...)
+    Session->>Driver: TrimThrough(seq of index k): drop what the server consumed
 """
 
 
