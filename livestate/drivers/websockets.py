@@ -113,6 +113,7 @@ class LiveSession(CommandExecutor):
             # Break before make waits for the old connection's close: do not let a silent peer hold it 10 s.
             "close_timeout": close_timeout,
             "max_size": config.max_frame_bytes,
+            "create_connection": BoundedCloseConnection,
             **ws_options,
             "logger": redacting_logger(logger or logging.getLogger("websockets.client")),
         }
@@ -149,6 +150,29 @@ class LiveSession(CommandExecutor):
 
     async def _close(self, link: Link, code: int, reason: str) -> None:
         await link.conn.close(code, reason)
+
+
+class BoundedCloseConnection(ClientConnection):
+    """A client connection that waits at most ``close_timeout`` for the server to end TCP after its close
+    frame. websockets sets that deadline when the frame arrives but enforces it only for a task that sends;
+    a reader alone waits until the keepalive fails (``ping_interval`` + ``ping_timeout``: 80 s with this
+    driver's defaults) before the session learns the connection ended and reconnects."""
+
+    _close_alarm: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.close_deadline is not None and self._close_alarm is None:
+            self._close_alarm = self.loop.call_at(self.close_deadline, self._end_tcp)
+
+    def _end_tcp(self) -> None:
+        if not self.connection_lost_waiter.done():
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._close_alarm is not None:
+            self._close_alarm.cancel()
+        super().connection_lost(exc)
 
 
 def handshake_failure(exc: BaseException) -> LinkClosed:
