@@ -292,6 +292,8 @@ class StorePersistence:
         session over; the store's own error if the write failed (its changes are kept for the next)."""
         if self.lost is not None:
             raise self.lost
+        if self._ops and not self._dirty and self._inflight is None:
+            self._mark_dirty()  # a failed write's changes, kept: written now, before this returns
         waited: asyncio.Future[None] | None
         if self._dirty:
             if self._pending is None:
