@@ -172,6 +172,9 @@ class StorePersistence:
                 raise
             self._config = encode_config(host.session.config)
             self._ops = [Append(seq=s, frame=encode_frame(m)) for s, m in host.buffer.items()]
+        else:  # a session taken over: its window may be out of seq order already (the head names it)
+            seqs = list(host.session.unconfirmed_seqs)
+            self._disordered = seqs != sorted(seqs)
         self._mark_dirty()
         if not self.restored:
             await self.flush()
