@@ -85,8 +85,10 @@ for _, op in ipairs(cjson.decode(ARGV[2])) do
     redis.call('ZADD', KEYS[4], op[2], op[2])
   elseif op[1] == 't' then
     local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', op[2])
+    for first = 1, #gone, 1000 do  -- unpack refuses more than Lua's stack takes (~8000)
+      redis.call('HDEL', KEYS[3], unpack(gone, first, math.min(first + 999, #gone)))
+    end
     if #gone > 0 then
-      redis.call('HDEL', KEYS[3], unpack(gone))
       redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', op[2])
     end
   else
