@@ -167,8 +167,9 @@ class StorePersistence:
                     raise StoreError(
                         f"session {self.session_id!r} is already stored: resume it, or drop it first"
                     )
-            except StoreError:
-                await self.store.release(self.lease)
+            except BaseException:
+                lease, self.lease = self.lease, None  # not ours to write: close() must leave it alone
+                await self.store.release(lease)
                 raise
             self._config = encode_config(host.session.config)
             self._ops = [Append(seq=s, frame=encode_frame(m)) for s, m in host.buffer.items()]
