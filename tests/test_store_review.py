@@ -210,3 +210,38 @@ def test_a_failing_lost_lease_callback_does_not_stall_the_other_sessions(tmp_pat
         return outcome
 
     assert run(main()) == ["b stored", "LeaseLost"]
+
+
+# --- 6. Redis: a session deleted (dropped, expired) under a holder took its writes and came back corrupt ---
+
+
+def test_a_write_after_the_session_was_deleted_is_refused(make_store: Any) -> None:
+    """SQLite refuses a write for a deleted session (its fence row is gone: ``LeaseLost``). Redis kept the
+    fence, so the holder's token stayed the latest: a worker whose session was dropped (``livestate
+    sessions drop``, ``expire()`` after its lease lapsed in a stall) went on writing, and recreated a head
+    without a config outside the session index: invisible to ``list_sessions``/``expire`` and refused by
+    ``load`` ("the config record is corrupt")."""
+    from livestate.store import LeaseLost
+
+    async def main() -> tuple[str, list[str]]:
+        store = make_store()
+        d = helpers.driver(vertex=True).live()
+        d.send(helpers.audio("m1"))
+        lease = await store.acquire("s1", "w1", 30.0)
+        ops = [Append(seq=s, frame=encode_frame(m)) for s, m in d.buffer.items()]
+        await store.write(lease, ops, d.session.snapshot(), saved_at=1.0)
+        assert await store.delete("s1")
+        try:
+            await store.write(lease, [], d.session.snapshot(), saved_at=2.0)
+            outcome = "written"
+        except LeaseLost:
+            outcome = "refused"
+        try:
+            loaded = "none" if await store.load("s1") is None else "loaded"
+        except StoreError as exc:
+            loaded = f"StoreError: {exc}"
+        ids = [i.session_id for i in await store.list_sessions()]
+        await store.close()
+        return outcome, [loaded, *ids]
+
+    assert run(main()) == ("refused", ["none"])

@@ -298,12 +298,15 @@ class RedisStore:
         return infos
 
     async def delete(self, session_id: str) -> bool:
-        """Forget the session (its fencing counter stays, so old tokens stay stale)."""
+        """Forget the session. Its fencing counter stays and moves on, so every token issued so far is stale
+        (a holder's later write is refused, as SQLite refuses it, instead of recreating a headless session)."""
         keys = self._keys(session_id, "meta", "msgs", "seqs", "lease")
+        (fence,) = self._keys(session_id, "fence")
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.srem(f"{self.prefix}sessions", session_id)
             pipe.delete(*keys)
-            removed, _ = await pipe.execute()
+            pipe.incr(fence)
+            removed, _, _ = await pipe.execute()
         return bool(removed)
 
     async def expire(self, now: float | None = None) -> list[str]:
