@@ -84,7 +84,15 @@ class _Flusher:
         try:
             while self.dirty:
                 batch, self.dirty = list(self.dirty), {}
-                taken = [(p, w) for p in batch if (w := p._take()) is not None]
+                taken = []
+                for p in batch:
+                    try:
+                        w = p._take()
+                    except Exception as exc:  # this session's write cannot be made: the others still go
+                        p._not_taken(exc)
+                        continue
+                    if w is not None:
+                        taken.append((p, w))
                 if not taken:
                     continue
                 writes = [w for _, w in taken]
@@ -97,7 +105,10 @@ class _Flusher:
                         raise
                     continue
                 for (persistence, _), refused in zip(taken, results, strict=True):
-                    persistence._written(refused)
+                    try:
+                        persistence._written(refused)
+                    except Exception:  # a failing on_lost hook must not leave the other sessions waiting
+                        logger.exception("session %s: after its store write", persistence.session_id)
         finally:
             self.running = None
             if self.dirty and not self.scheduled:
@@ -167,11 +178,15 @@ class StorePersistence:
                     raise StoreError(
                         f"session {self.session_id!r} is already stored: resume it, or drop it first"
                     )
-            except StoreError:
-                await self.store.release(self.lease)
+            except BaseException:
+                lease, self.lease = self.lease, None  # not ours to write: close() must leave it alone
+                await self.store.release(lease)
                 raise
             self._config = encode_config(host.session.config)
             self._ops = [Append(seq=s, frame=encode_frame(m)) for s, m in host.buffer.items()]
+        else:  # a session taken over: its window may be out of seq order already (the head names it)
+            seqs = list(host.session.unconfirmed_seqs)
+            self._disordered = seqs != sorted(seqs)
         self._mark_dirty()
         if not self.restored:
             await self.flush()
@@ -272,12 +287,20 @@ class StorePersistence:
     def _written(self, refused: LeaseLost | None) -> None:
         done, self._inflight = self._inflight, None
         if refused is not None:
-            self._lost(refused)
-            _settle(done, refused)
+            try:
+                self._lost(refused)
+            finally:
+                _settle(done, refused)
             return
         self._config = None
         self._written_head = self._inflight_head
         _settle(done, None)
+
+    def _not_taken(self, exc: Exception) -> None:
+        """The write could not be made (the head does not encode): its changes stay, who waits hears why."""
+        logger.warning("session %s: the store write could not be made: %r", self.session_id, exc)
+        _settle(self._pending, exc)
+        self._pending = None
 
     def _not_written(self, write: Write, exc: BaseException) -> None:
         """The batch failed: keep this write's operations for the next one, and say so to who waits."""
@@ -292,6 +315,8 @@ class StorePersistence:
         session over; the store's own error if the write failed (its changes are kept for the next)."""
         if self.lost is not None:
             raise self.lost
+        if self._ops and not self._dirty and self._inflight is None:
+            self._mark_dirty()  # a failed write's changes, kept: written now, before this returns
         waited: asyncio.Future[None] | None
         if self._dirty:
             if self._pending is None:

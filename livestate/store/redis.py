@@ -85,8 +85,10 @@ for _, op in ipairs(cjson.decode(ARGV[2])) do
     redis.call('ZADD', KEYS[4], op[2], op[2])
   elseif op[1] == 't' then
     local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', op[2])
+    for first = 1, #gone, 1000 do  -- unpack refuses more than Lua's stack takes (~8000)
+      redis.call('HDEL', KEYS[3], unpack(gone, first, math.min(first + 999, #gone)))
+    end
     if #gone > 0 then
-      redis.call('HDEL', KEYS[3], unpack(gone))
       redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', op[2])
     end
   else
@@ -296,12 +298,15 @@ class RedisStore:
         return infos
 
     async def delete(self, session_id: str) -> bool:
-        """Forget the session (its fencing counter stays, so old tokens stay stale)."""
+        """Forget the session. Its fencing counter stays and moves on, so every token issued so far is stale
+        (a holder's later write is refused, as SQLite refuses it, instead of recreating a headless session)."""
         keys = self._keys(session_id, "meta", "msgs", "seqs", "lease")
+        (fence,) = self._keys(session_id, "fence")
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.srem(f"{self.prefix}sessions", session_id)
             pipe.delete(*keys)
-            removed, _ = await pipe.execute()
+            pipe.incr(fence)
+            removed, _, _ = await pipe.execute()
         return bool(removed)
 
     async def expire(self, now: float | None = None) -> list[str]:

@@ -1,0 +1,247 @@
+"""Review of the incremental store write path: each test shows one bug found in review (real SQLite files, a
+real redis-server, the real FakeLiveServer where a driver is needed; no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from livestate import Session
+from livestate.store import SQLiteStore, StoreError, StorePersistence, take_over
+from livestate.store.base import Append, Trim, encode_frame
+
+import helpers
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "sqlite":
+        yield lambda: SQLiteStore(tmp_path / "s.db")
+    else:
+        url = request.getfixturevalue("redis_url")
+        from livestate.store.redis import RedisStore
+
+        yield lambda: RedisStore.from_url(url, prefix=f"r{tmp_path.name}:")
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+def _texts(items: Any) -> list[str]:
+    return [m.text if hasattr(m, "text") and m.text else type(m).__name__ for _, m in items]
+
+
+# --- 1. a failed batch: its changes are kept, but the next flush() returns without writing them -----------
+
+
+def test_after_a_failed_write_flush_does_not_return_before_the_kept_changes_are_stored(
+    tmp_path: Path,
+) -> None:
+    """``flush()`` promises every change recorded so far is stored when it returns (the writer awaits it
+    before a message goes on the wire). After a failed batch the changes are kept for "the next" write, but
+    nothing marks the session dirty: the next ``flush()`` returned at once with the message not stored."""
+
+    async def main() -> list[str]:
+        path = tmp_path / "s.db"
+        store = SQLiteStore(path)
+        d = helpers.driver(vertex=True).live()
+        p = StorePersistence(store, "s1", lease_ttl=30.0)
+        await p.start(d)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("ALTER TABLE messages RENAME TO messages_away")  # the store fails a while
+        p.observe(d.session, d.send(helpers.audio("m1")))
+        with pytest.raises(sqlite3.OperationalError):
+            await p.flush()
+        other.execute("ALTER TABLE messages_away RENAME TO messages")  # the store is back
+        other.close()
+        await p.flush()  # what the writer awaits before m1 goes on the wire
+        stored = await store.unconfirmed("s1")
+        await p.stop()
+        await store.close()
+        return _texts(stored)
+
+    assert run(main()) == ["m1"]
+
+
+# --- 2. a session taken over forgets its window order (a re-seed ahead of held input) ---------------------
+
+
+def test_a_taken_over_session_keeps_its_window_order_in_the_store(make_store: Any) -> None:
+    """A re-seed went out ahead of held input: the head names the window's order. The process that takes
+    the session over starts with ``_disordered`` False, so its first write drops ``order`` and the store
+    then loads the window in seq order, without any error: a wrong replay order after a second takeover."""
+    from test_lossless import history, reseed_driver
+
+    async def main() -> tuple[list[int], list[int], list[int]]:
+        store = make_store()
+        d = reseed_driver()
+        d.send(helpers.audio("said meanwhile"))
+        d.send(history("earlier turns", complete=False))  # goes out ahead of the held input
+        first = StorePersistence(store, "s1", owner="w1", lease_ttl=30.0)
+        await first.start(d)
+        live = [u.seq for u in d.session.snapshot().unconsumed]
+        loaded = await store.load("s1")
+        assert loaded is not None
+        # w1 dies; w2 takes over and writes once (what it does while it dials).
+        assert first.lease is not None
+        await store.release(first.lease)
+        second, stored = await take_over(store, "s1", owner="w2", lease_ttl=30.0)
+        session = Session.restore(stored.snapshot, at=0.0, elapsed=1.0)
+        host = types.SimpleNamespace(session=session, buffer=stored.buffer)
+        await second.start(host)  # type: ignore[arg-type]
+        await second.flush()
+        again = await store.load("s1")
+        assert again is not None
+        await second.stop()
+        await store.close()
+        return (
+            live,
+            [u.seq for u in loaded.snapshot.unconsumed],
+            [u.seq for u in again.snapshot.unconsumed],
+        )
+
+    live, loaded, again = run(main())
+    assert live != sorted(live)  # the scenario: a window not in seq order
+    assert loaded == live
+    assert again == live
+
+
+# --- 3. Redis: a trim of more than ~8000 messages fails the script (Lua unpack limit) ---------------------
+
+
+def test_redis_applies_a_trim_of_many_messages(redis_url: str, tmp_path: Path) -> None:
+    """A handle that confirms 9000 messages at once (a long outage of 20 ms audio chunks; the default buffer
+    takes 20000) is one Trim. The write script passed every trimmed seq to HDEL through ``unpack``, which
+    Lua refuses beyond its stack limit: the write failed, and since the Trim is kept for the next write, every
+    later batch of every session on that flusher failed too."""
+    from livestate.store.redis import RedisStore
+
+    async def main() -> int:
+        store = RedisStore.from_url(redis_url, prefix=f"t{tmp_path.name}:")
+        lease = await store.acquire("s1", "w1", 30.0)
+        frame = encode_frame(helpers.audio("x"))
+        ops = [Append(seq=seq, frame=frame, entry="[65]") for seq in range(1, 9001)]
+        await store.write(lease, ops, None, saved_at=1.0)
+        await store.write(lease, [Trim(seq=9000)], None, saved_at=2.0)
+        left = len(await store.unconfirmed("s1"))
+        await store.close()
+        return left
+
+    assert run(main()) == 0
+
+
+# --- 4. start() refused ("already stored"), then close(): the stored session is overwritten and deleted ---
+
+
+def test_closing_a_session_whose_start_was_refused_leaves_the_stored_session_alone(tmp_path: Path) -> None:
+    """``start()`` refuses a session id that is already stored (a crashed worker's session awaiting
+    ``resume``) and releases the lease, but keeps it as ``persistence.lease``. ``close()`` (a ``finally``
+    around ``start()``) then wrote this fresh session's head over the stored one with that still-latest
+    token and deleted the session: the crashed worker's handle and unconfirmed messages were gone."""
+    from livestate.drivers.websockets import LiveSession
+    from livestate.testing.server import FakeLiveServer
+
+    async def main() -> list[str] | None:
+        store = SQLiteStore(tmp_path / "s.db")
+        # A worker stored "call-42" and died (its lease lapsed).
+        crashed = helpers.driver(vertex=True).live()
+        crashed.send(helpers.audio("kept"))
+        lease = await store.acquire("call-42", "dead-worker", 30.0)
+        ops = [Append(seq=s, frame=encode_frame(m)) for s, m in crashed.buffer.items()]
+        await store.write(lease, ops, crashed.session.snapshot(), saved_at=1.0)
+        await store.release(lease)
+        async with FakeLiveServer(vertex=True) as server:
+            live = LiveSession(server.url, helpers.config(vertex=True), store=store, session_id="call-42")
+            try:
+                with pytest.raises(StoreError, match="already stored"):
+                    await live.start()
+            finally:
+                await live.close()
+        loaded = await store.load("call-42")
+        await store.close()
+        return None if loaded is None else _texts(loaded.buffer.items())
+
+    assert run(main()) == ["kept"]
+
+
+# --- 5. one session's failing callback wedges the flusher: other sessions' flush() never returns ----------
+
+
+def test_a_failing_lost_lease_callback_does_not_stall_the_other_sessions(tmp_path: Path) -> None:
+    """The flusher calls each session's ``_written`` in turn; a lost lease calls ``on_lost`` (the driver
+    fails the session there, running the application's ``on_command`` and telemetry). When it raised, the
+    flusher task died: the sessions after it in the batch never heard back, and their ``flush()`` (what
+    every writer awaits before sending) waited forever."""
+
+    async def main() -> list[str]:
+        store = SQLiteStore(tmp_path / "s.db")
+        da, db = helpers.driver(vertex=True).live(), helpers.driver(vertex=True).live()
+        pa = StorePersistence(store, "a", owner="w1", lease_ttl=30.0)
+        pb = StorePersistence(store, "b", owner="w1", lease_ttl=30.0)
+
+        def fails(reason: str) -> None:
+            raise RuntimeError("the application's hook failed")
+
+        await pa.start(da, fails)
+        await pb.start(db)
+        await store.acquire("a", "w1", 30.0)  # the same owner takes "a" again: a's token is stale
+        pa.observe(da.session, da.send(helpers.audio("x")))
+        pb.observe(db.session, db.send(helpers.audio("y")))
+        outcome = []
+        try:
+            await asyncio.wait_for(pb.flush(), 3.0)
+            outcome.append("b stored")
+        except TimeoutError:
+            outcome.append("b waits forever")
+        try:
+            await asyncio.wait_for(pa.flush(), 3.0)
+        except TimeoutError:
+            outcome.append("a waits forever")
+        except StoreError as exc:
+            outcome.append(type(exc).__name__)
+        await store.close()
+        return outcome
+
+    assert run(main()) == ["b stored", "LeaseLost"]
+
+
+# --- 6. Redis: a session deleted (dropped, expired) under a holder took its writes and came back corrupt ---
+
+
+def test_a_write_after_the_session_was_deleted_is_refused(make_store: Any) -> None:
+    """SQLite refuses a write for a deleted session (its fence row is gone: ``LeaseLost``). Redis kept the
+    fence, so the holder's token stayed the latest: a worker whose session was dropped (``livestate
+    sessions drop``, ``expire()`` after its lease lapsed in a stall) went on writing, and recreated a head
+    without a config outside the session index: invisible to ``list_sessions``/``expire`` and refused by
+    ``load`` ("the config record is corrupt")."""
+    from livestate.store import LeaseLost
+
+    async def main() -> tuple[str, list[str]]:
+        store = make_store()
+        d = helpers.driver(vertex=True).live()
+        d.send(helpers.audio("m1"))
+        lease = await store.acquire("s1", "w1", 30.0)
+        ops = [Append(seq=s, frame=encode_frame(m)) for s, m in d.buffer.items()]
+        await store.write(lease, ops, d.session.snapshot(), saved_at=1.0)
+        assert await store.delete("s1")
+        try:
+            await store.write(lease, [], d.session.snapshot(), saved_at=2.0)
+            outcome = "written"
+        except LeaseLost:
+            outcome = "refused"
+        try:
+            loaded = "none" if await store.load("s1") is None else "loaded"
+        except StoreError as exc:
+            loaded = f"StoreError: {exc}"
+        ids = [i.session_id for i in await store.list_sessions()]
+        await store.close()
+        return outcome, [loaded, *ids]
+
+    assert run(main()) == ("refused", ["none"])
