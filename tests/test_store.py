@@ -206,6 +206,7 @@ _FRAME = '{"realtimeInput":{"text":"x"}}'
         (_rewrite_head(lambda h: h.update(state="NOWHERE")), "the head record is corrupt"),
         (_rewrite_head(lambda h: h.update(handle=17)), "the head record is corrupt"),
         (_sql("UPDATE sessions SET saved_at = NULL"), "saved_at is missing"),
+        (_rewrite_head(lambda h: h.update(untransmitted=[[1]])), "untransmitted seqs do not match"),
     ],
     ids=[
         "truncated-head",
@@ -222,6 +223,7 @@ _FRAME = '{"realtimeInput":{"text":"x"}}'
         "bad-state",
         "bad-handle",
         "no-saved-at",
+        "bad-untransmitted",
     ],
 )
 def test_a_corrupt_record_raises_a_store_error_naming_the_session(

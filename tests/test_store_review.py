@@ -245,3 +245,88 @@ def test_a_write_after_the_session_was_deleted_is_refused(make_store: Any) -> No
         return outcome, [loaded, *ids]
 
     assert run(main()) == ("refused", ["none"])
+
+
+# --- follow-ups to the review: a store that fails, a close it cannot finish, a takeover that cannot start --
+
+
+def test_a_store_that_fails_fails_the_session_and_hands_the_message_back(tmp_path: Path) -> None:
+    """``send()`` cannot store the message: the session fails loudly and the message comes back as itself
+    (not a raw sqlite error for a message that would still go out, which a retrying application would
+    send twice)."""
+    from livestate.drivers.websockets import connect
+    from livestate.errors import SessionFailedError
+    from livestate.testing.server import FakeLiveServer
+
+    async def main() -> tuple[SessionFailedError, str, list[str]]:
+        path = tmp_path / "s.db"
+        store = SQLiteStore(path)
+        async with FakeLiveServer(vertex=True, update_every=10_000) as server:
+            async with connect(server.url, helpers.config(vertex=True), store=store, session_id="s1") as live:
+                await live.wait_live(5)
+                await live.send(helpers.audio("m0"))
+                other = sqlite3.connect(path, isolation_level=None)
+                other.execute("ALTER TABLE messages RENAME TO messages_away")
+                with pytest.raises(SessionFailedError) as failed:
+                    await live.send(helpers.audio("m1"))
+                other.close()
+                state = live.state.name
+            received = list(server.sessions[0].conversation) if server.sessions else []
+        await store.close()
+        return failed.value, state, received
+
+    error, state, received = run(main())
+    assert state == "FAILED" and "the store failed" in str(error)
+    assert [m.text for _, m in error.messages] == ["m0", "m1"]
+    assert "m1" not in received  # never on the wire without its write-ahead
+
+
+def test_close_hands_back_even_when_the_store_cannot_delete_the_session(tmp_path: Path) -> None:
+    async def main() -> tuple[int, list[Any]]:
+        path = tmp_path / "s.db"
+        store = SQLiteStore(path)
+        d = helpers.driver(vertex=True).live()
+        p = StorePersistence(store, "s1", lease_ttl=30.0)
+        await p.start(d)
+        p.observe(d.session, d.send(helpers.audio("m1")))
+        await p.flush()
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("ALTER TABLE configs RENAME TO configs_away")  # delete() fails
+        await p.stop()  # no exception: close() must still return what it handed back
+        other.execute("ALTER TABLE configs_away RENAME TO configs")
+        other.close()
+        infos = await store.list_sessions()
+        await store.close()
+        return len(infos), infos
+
+    count, _ = run(main())
+    assert count == 1  # left for `livestate sessions drop`, as the warning says
+
+
+def test_a_takeover_that_cannot_start_releases_the_lease_and_keeps_the_session(tmp_path: Path) -> None:
+    from livestate.store import resuming
+
+    async def main() -> tuple[str, int, Any]:
+        store = SQLiteStore(tmp_path / "s.db")
+        d = helpers.driver(vertex=True).live()
+        p = StorePersistence(store, "s1", lease_ttl=30.0, owner="dead")
+        await p.start(d)
+        p.observe(d.session, d.send(helpers.audio("m1")))
+        await p.flush()
+        await store.release(p.lease)  # the worker died; its lease is gone
+
+        def broken(config: Any, **_: Any) -> Any:
+            raise RuntimeError("the transport could not be built")
+
+        with pytest.raises(RuntimeError):
+            async with resuming(store, "s1", broken):
+                pass
+        (info,) = await store.list_sessions()
+        # Another attempt takes it over at once (the failed one gave the lease back).
+        persistence, stored = await take_over(store, "s1", owner="second")
+        await persistence.release()
+        await store.close()
+        return str(info.owner), info.messages, stored
+
+    owner, messages, stored = run(main())
+    assert owner == "None" and messages == 1 and [m.text for _, m in stored.buffer.items()] == ["m1"]

@@ -194,8 +194,12 @@ class CommandExecutor(Carrier):
         if self._persistence is not None:  # send() returns once the message is stored
             try:
                 await self._persistence.flush()
-            except LeaseLost:
-                self._check_usable("send()")  # the session failed: SessionFailedError
+            except Exception as exc:
+                # The message was accepted but cannot be stored: the session fails (the writer does the same),
+                # handing it back with the rest, rather than go on without its write-ahead.
+                if not isinstance(exc, LeaseLost):
+                    self._store_lost(f"the store failed: {exc!r}")
+                self._check_usable("send()")  # SessionFailedError, the messages handed back
                 raise
         await asyncio.sleep(0)
 
@@ -289,8 +293,8 @@ class CommandExecutor(Carrier):
         return item  # type: ignore[no-any-return]
 
     def _store_lost(self, reason: str) -> None:
-        """The store refused this worker's lease token: another worker carries the session now. It fails
-        here, every unconfirmed message handed back (the new owner replays its own stored copy)."""
+        """The store refused this worker's lease token (another worker carries the session now), or failed:
+        the session fails here, every unconfirmed message handed back (a new owner replays its stored copy)."""
         if self.session.state is not SessionState.IDLE and self.session.state not in TERMINAL:
             self._handle(TransportFailed(at=self.now(), reason=reason))
 

@@ -254,7 +254,7 @@ def assemble(
             "refusing to resume with a wrong buffer"
         )
     untransmitted = head.pop("untransmitted", [])
-    if not isinstance(untransmitted, list) or not set(untransmitted) <= set(seqs):
+    if not isinstance(untransmitted, list) or not all(type(u) is int and u in by_seq for u in untransmitted):
         raise StoreError(f"{where}: the head's untransmitted seqs do not match the stored messages")
     entries = [_entry(session_id, seq, by_seq[seq].entry, seq not in untransmitted) for seq in order]
     if sum(e["size"] for e in entries) != head.get("buffered_bytes"):

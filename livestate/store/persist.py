@@ -357,9 +357,28 @@ class StorePersistence:
             self._renewing.cancel()
         if self.lost is not None or self.lease is None:
             return
-        with contextlib.suppress(LeaseLost):
+        with contextlib.suppress(Exception):  # a write that failed now changes nothing: it is deleted next
             await self.flush()
+        try:
             await self.store.delete(self.session_id)
+        except LeaseLost:
+            pass
+        except Exception as exc:  # never lose close()'s handed-back messages to a store that is down
+            logger.warning(
+                "session %s: closed, but deleting it from the store failed (%r): drop it by hand "
+                "(livestate sessions drop), or a takeover would replay what was handed back",
+                self.session_id,
+                exc,
+            )
+
+    async def release(self) -> None:
+        """Give the lease up and stop renewing it, keeping the session stored (a takeover that could not
+        start: another attempt can resume it)."""
+        if self._renewing is not None:
+            self._renewing.cancel()
+        if self.lease is not None and self.lost is None:
+            with contextlib.suppress(Exception):
+                await self.store.release(self.lease)
 
 
 def _settle(future: asyncio.Future[None] | None, exc: BaseException | None) -> None:
@@ -431,15 +450,20 @@ class resuming(Generic[E]):
     async def __aenter__(self) -> E:
         store, session_id = self._args
         persistence, stored = await take_over(store, session_id, **self._options)  # type: ignore[arg-type]
-        self._live = self._make(
-            stored.snapshot.config,
-            restore=(stored.snapshot, stored.buffer),
-            restored_after=max(0.0, time.time() - stored.saved_at),
-            store=persistence,
-            session_id=session_id,
-        )
-        await self._live.start()  # type: ignore[attr-defined]
-        return self._live
+        try:
+            live = self._make(
+                stored.snapshot.config,
+                restore=(stored.snapshot, stored.buffer),
+                restored_after=max(0.0, time.time() - stored.saved_at),
+                store=persistence,
+                session_id=session_id,
+            )
+            await live.start()  # type: ignore[attr-defined]
+        except BaseException:  # the session stays stored, for another attempt
+            await persistence.release()
+            raise
+        self._live = live
+        return live
 
     async def __aexit__(self, *_: object) -> None:
         assert self._live is not None
