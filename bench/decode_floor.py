@@ -5,7 +5,8 @@ Usage: python bench/decode_floor.py [--number N] [--repeat R] [--sort]
 For every frame of the 'fixtures' mix of bench/decode.py: ns per call of ``orjson.loads``, of
 ``livestate.wire.decode``, and of the *floor*: ``orjson.loads`` followed by straight-line code, generated for
 that one frame, that builds exactly the objects ``decode`` returns for it with the cheapest construction
-there is (the fast path's builder subclass: plain slot stores, then ``__class__`` set back), reading each
+there is (the fast path's builder subclass: plain slot stores, absent fields set to None from one
+unpacked tuple, then ``__class__`` set back), reading each
 value from the parsed dict by its known path, with no check of any kind (no type test, no dispatch on
 keys, no range check). A Duration's nanoseconds and an int64 string's value are computed (``int``), as any
 decoder must. The floor is what any decoder that returns these frozen attrs objects pays, however its checks
@@ -34,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from decode import fixture_frames  # noqa: E402
 
 from livestate import wire  # noqa: E402
-from livestate.wire.fast import _builder  # noqa: E402
+from livestate.wire.fast import _builder, none_assignment  # noqa: E402
 from livestate.wire.hooks import to_camel  # noqa: E402
 from livestate.wire.scalars import Duration  # noqa: E402
 
@@ -114,7 +115,7 @@ class _Gen:
                 present.append((field.name, self.value(value, f"{wire_expr}[{key!r}]", wire_value[key])))
         self.lines.append(f"{v} = {self.ref(builder(cls))}()")
         if absent:
-            self.lines.append(" = ".join(f"{v}.{name}" for name in absent) + " = None")
+            self.lines.append(none_assignment(v, absent))
         self.lines += [f"{v}.{name} = {expr}" for name, expr in present]
         self.lines.append(f"{v}.__class__ = {self.ref(cls)}")
         return v

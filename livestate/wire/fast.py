@@ -39,7 +39,7 @@ from livestate.wire.scalars import (
     WireValueError,
 )
 
-__all__ = ["builder_eligible", "make_builder_structure_fn", "usual_duration"]
+__all__ = ["builder_eligible", "make_builder_structure_fn", "none_assignment", "usual_duration"]
 
 #: Decimal strings of up to this many digits are inside the int64 range (2**63 has 19).
 _SHORT_DIGITS = 18
@@ -105,6 +105,7 @@ def make_builder_structure_fn(
     frame_level: Collection[str],
     normalise: Callable[[dict[str, Any]], dict[str, Any]] | None,
     nullable: bool,
+    fallbacks: Mapping[str, Callable[[Any, Any], Any]] | None = None,
 ) -> Callable[..., Any]:
     """A structuring function ``(obj, _type=None, usage=None)`` for an eligible attrs class.
 
@@ -112,7 +113,8 @@ def make_builder_structure_fn(
     set from the ``usage`` argument (``usageMetadata`` travels beside the message kind). ``normalise``,
     when given, rewrites an object that spells a field in snake_case (a field's Python name) into
     camelCase, and structuring starts over on the result. Unknown keys are ignored. ``nullable`` lets
-    ``null`` structure to ``None``.
+    ``null`` structure to ``None``. ``fallbacks`` replaces the converter's hook of a field (by name): it
+    gets the values the inline code does not take.
     """
     attrs.resolve_types(cls)
     name = f"structure_{cls.__name__}"
@@ -132,13 +134,15 @@ def make_builder_structure_fn(
         "    b = Builder()",
     ]
     if fields:  # every field starts absent; the loop below fills in what the object holds
-        lines.append("    " + " = ".join(f"b.{f.name}" for f in fields) + " = None")
+        lines.append("    " + none_assignment("b", [f.name for f in fields]))
     lines += [f"    b.{f} = usage" for f in frame_level]
     if fields:
         # One pass over the keys present (usually one or two) instead of a lookup per field (Part has 20).
         lines.append("    for k, v in o.items():")
         for index, field in enumerate(fields):
-            namespace[f"h_{field.name}"] = conv.get_structure_hook(field.type)
+            namespace[f"h_{field.name}"] = (fallbacks or {}).get(field.name) or conv.get_structure_hook(
+                field.type
+            )
             namespace[f"t_{field.name}"] = field.type
             keyword = "if" if index == 0 else "elif"
             lines.append(f"        {keyword} k == {wire_names[field.name]!r}:")
@@ -152,6 +156,16 @@ def make_builder_structure_fn(
     exec(compile(source, filename, "exec"), namespace)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     return namespace[name]  # type: ignore[no-any-return]
+
+
+def none_assignment(target: str, names: list[str]) -> str:
+    """A statement that sets each of ``names`` on ``target`` to None.
+
+    Unpacking a constant tuple stores each field in two instructions; a chained ``a = b = None`` takes
+    three (Part has 20 fields)."""
+    if len(names) == 1:
+        return f"{target}.{names[0]} = None"
+    return ", ".join(f"{target}.{name}" for name in names) + f" = {(None,) * len(names)!r}"
 
 
 def _value_lines(field: attrs.Attribute[Any], conv: cattrs.Converter, namespace: dict[str, Any]) -> list[str]:
