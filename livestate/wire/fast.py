@@ -10,7 +10,7 @@ ordinary, frozen instance of the wire class, five times cheaper to make.
 Only classes whose fields are plain (default ``None``, no validator, converter or factory) are eligible;
 the others keep cattrs' generated function. The generated code takes the usual value of each field type
 inline: a string, a boolean, an int32, an int64 as a number or a short decimal string, a non-negative
-Duration (:func:`usual_duration`, no regular expression), an untyped object with no object or list in it
+Duration (:func:`usual_duration`'s lines, no regular expression), an untyped object with no object or list in it
 (nothing to walk for the depth limit), a list of strings, a list of one object. Anything else (a wrong
 type, ``null``, a float where an int belongs, a nested untyped object) goes to the converter's own hook for
 that field, so this path accepts exactly what the converter accepts. It raises whatever the hooks raise;
@@ -67,30 +67,51 @@ def _builder(cls: type) -> type:
     return type(f"_{cls.__name__}Builder", (cls,), namespace)
 
 
-_DurationBuilder = _builder(Duration)
 #: Whole seconds of up to this many digits are far inside a Duration's range (315,576,000,000 s).
 _DURATION_WHOLE_DIGITS = 11
 
 
-def usual_duration(text: str) -> Duration | None:
-    """``Duration.parse(text)`` for the usual form, ASCII digits and not negative (``"10s"``, ``"0.420s"``);
-    None for any other text, valid or not, which the caller then gives to ``Duration.parse``."""
-    # ASCII first: str.isdigit() also accepts other scripts' digits, which the wire form does not.
-    if text.isascii() and text[-1:] == "s":
-        whole, dot, fraction = text[:-1].partition(".")
-        if whole.isdigit() and len(whole) <= _DURATION_WHOLE_DIGITS:
-            if not dot:
-                nanos = int(whole) * 1_000_000_000
-            elif fraction.isdigit() and len(fraction) <= 9:
-                nanos = int(whole + fraction.ljust(9, "0"))
-            else:
-                return None
-            duration = _DurationBuilder()
-            duration.nanos = nanos
-            duration.text = text
-            duration.__class__ = Duration
-            return duration  # type: ignore[no-any-return]
-    return None
+def _duration_lines(fallback: str) -> list[str]:
+    """Lines that replace the text in ``v`` by its Duration when it has the usual form, ASCII digits and not
+    negative (``"10s"``, ``"0.420s"``), and run ``fallback`` for any other value, valid or not (the hook,
+    ``Duration.parse``, takes it from there). The builders inline them; :func:`usual_duration` is them too.
+    """
+    return [
+        # ASCII first: str.isdigit() also accepts other scripts' digits, which the wire form does not.
+        "if type(v) is str and v.isascii() and v[-1:] == 's':",
+        "    w, p, f = v[:-1].partition('.')",
+        f"    if w.isdigit() and len(w) <= {_DURATION_WHOLE_DIGITS} and (not p or f.isdigit() and len(f) <= 9):",
+        "        d = DurationBuilder()",
+        "        d.nanos = int(w + f.ljust(9, '0'))  # without a fraction, f is empty: whole seconds",
+        "        d.text = v",
+        "        d.__class__ = Duration",
+        "        v = d",
+        "    else:",
+        f"        {fallback}",
+        "else:",
+        f"    {fallback}",
+    ]
+
+
+_DURATION_NAMES = {"DurationBuilder": _builder(Duration), "Duration": Duration}
+
+
+def _make_usual_duration() -> Callable[[str], Duration | None]:
+    lines = [
+        "def usual_duration(v):",
+        *(f"    {line}" for line in _duration_lines("return None")),
+        "    return v",
+    ]
+    namespace = dict(_DURATION_NAMES)
+    exec(compile("\n".join(lines) + "\n", "<livestate usual duration>", "exec"), namespace)
+    function: Callable[[str], Duration | None] = namespace["usual_duration"]
+    function.__doc__ = """``Duration.parse(text)`` for the usual form, ASCII digits and not negative
+    (``"10s"``, ``"0.420s"``); None for any other text, valid or not, which the caller then gives to
+    ``Duration.parse``. The builders run the same lines inline."""
+    return function
+
+
+usual_duration = _make_usual_duration()
 
 
 def _not_an_object(value: Any) -> Any:
@@ -189,14 +210,8 @@ def _value_lines(field: attrs.Attribute[Any], conv: cattrs.Converter, namespace:
             f"        {fallback}",
         ]
     if inner is Duration:
-        namespace["usual_duration"] = usual_duration
-        return [
-            "d = usual_duration(v) if type(v) is str else None",
-            "if d is None:",
-            f"    {fallback}",
-            "else:",
-            "    v = d",
-        ]
+        namespace.update(_DURATION_NAMES)
+        return _duration_lines(fallback)
     if inner == JsonObject:  # most objects are flat: no walk for the depth limit
         return [
             "if type(v) is dict:",
