@@ -34,12 +34,12 @@ from livestate.errors import ProtocolError
 from livestate.wire.client import ClientContent, ClientMessage, RealtimeInput, Setup, ToolResponse
 from livestate.wire.hooks import _DETAILED as _DETAILED
 from livestate.wire.hooks import _FAST as _FAST
-from livestate.wire.hooks import _TOO_DEEP, _describe, _too_deep_key, to_camel, to_snake
+from livestate.wire.hooks import _TOO_DEEP, _describe, _too_deep_key, builder_structure_fn, to_camel, to_snake
 from livestate.wire.hooks import MAX_NESTING_DEPTH as MAX_NESTING_DEPTH
 from livestate.wire.jsonio import _dumps, _loads
 from livestate.wire.jsonio import stdlib_dumps as stdlib_dumps
 from livestate.wire.jsonio import stdlib_loads as stdlib_loads
-from livestate.wire.scalars import WireValueError
+from livestate.wire.scalars import Duration, WireValueError
 from livestate.wire.server import (
     GoAway,
     ServerContent,
@@ -109,22 +109,22 @@ _FAST_HOOKS: dict[type, Callable[..., Any]] = {
 }
 _CLIENT_KEYS = _spellings(_CLIENT_KINDS)
 _build_usage = _FAST_HOOKS[UsageMetadata]
-_build_go_away = _FAST_HOOKS[GoAway]
+_structure_time_left = _FAST.get_structure_hook(Duration | None)
 
 
-def _build_go_away_ahead(body: Any, _: Any = None, usage: UsageMetadata | None = None) -> GoAway:
-    """A goAway whose time is not yet up; raises for a negative timeLeft, which the general path rejects."""
-    message: GoAway = _build_go_away(body, GoAway, usage)
-    time_left = message.time_left
+def _structure_time_left_ahead(value: Any, type_: Any) -> Duration | None:
+    """A goAway's timeLeft, for the fast path; raises for a negative one, which the general path rejects."""
+    time_left: Duration | None = _structure_time_left(value, type_)
     if time_left is not None and time_left.nanos < 0:
         raise WireValueError("negative timeLeft")
-    return message
+    return time_left
 
 
-#: The builder of each server kind under its camelCase key (a snake_case one takes the general path).
+#: The builder of each server kind under its camelCase key (a snake_case one takes the general path). The
+#: goAway one raises for a negative timeLeft itself (the usual form, which it takes inline, has no sign).
 _SERVER_BUILDERS: dict[str, Callable[..., Any]] = {
-    key: _build_go_away_ahead if cls is GoAway else _FAST_HOOKS[cls] for key, cls in _SERVER_KINDS.items()
-}
+    key: _FAST_HOOKS[cls] for key, cls in _SERVER_KINDS.items() if cls is not GoAway
+} | {"goAway": builder_structure_fn(GoAway, _FAST, fallbacks={"time_left": _structure_time_left_ahead})}
 
 
 def _wire_path(path: str) -> str:
@@ -220,17 +220,13 @@ def decode(data: bytes | str, *, max_size: int = DEFAULT_MAX_FRAME_BYTES) -> Ser
             if len(obj) == 1:
                 ((key, body),) = obj.items()
                 return _SERVER_BUILDERS[key](body)  # type: ignore[no-any-return]
-            if len(obj) == 2 and _USAGE in obj:
-                return _build_with_usage(obj)
+            if len(obj) == 2 and _USAGE in obj:  # usageMetadata and one other key
+                for key, body in obj.items():
+                    if key != _USAGE:
+                        return _SERVER_BUILDERS[key](body, None, _build_usage(obj[_USAGE]))  # type: ignore[no-any-return]
         except Exception:
             pass
     return _server_message(_checked_frame(obj))
-
-
-def _build_with_usage(obj: dict[str, Any]) -> ServerMessage:
-    """The message of a frame of usageMetadata and one other key, built as :func:`decode` builds one kind."""
-    key = next(key for key in obj if key != _USAGE)
-    return _SERVER_BUILDERS[key](obj[key], None, _build_usage(obj[_USAGE]))  # type: ignore[no-any-return]
 
 
 def _negative_time_left(go_away: GoAway) -> str | None:

@@ -10,7 +10,7 @@ ordinary, frozen instance of the wire class, five times cheaper to make.
 Only classes whose fields are plain (default ``None``, no validator, converter or factory) are eligible;
 the others keep cattrs' generated function. The generated code takes the usual value of each field type
 inline: a string, a boolean, an int32, an int64 as a number or a short decimal string, a non-negative
-Duration (:func:`usual_duration`, no regular expression), an untyped object with no object or list in it
+Duration (:func:`usual_duration`'s lines, no regular expression), an untyped object with no object or list in it
 (nothing to walk for the depth limit), a list of strings, a list of one object. Anything else (a wrong
 type, ``null``, a float where an int belongs, a nested untyped object) goes to the converter's own hook for
 that field, so this path accepts exactly what the converter accepts. It raises whatever the hooks raise;
@@ -39,7 +39,7 @@ from livestate.wire.scalars import (
     WireValueError,
 )
 
-__all__ = ["builder_eligible", "make_builder_structure_fn", "usual_duration"]
+__all__ = ["builder_eligible", "make_builder_structure_fn", "none_assignment", "usual_duration"]
 
 #: Decimal strings of up to this many digits are inside the int64 range (2**63 has 19).
 _SHORT_DIGITS = 18
@@ -67,30 +67,51 @@ def _builder(cls: type) -> type:
     return type(f"_{cls.__name__}Builder", (cls,), namespace)
 
 
-_DurationBuilder = _builder(Duration)
 #: Whole seconds of up to this many digits are far inside a Duration's range (315,576,000,000 s).
 _DURATION_WHOLE_DIGITS = 11
 
 
-def usual_duration(text: str) -> Duration | None:
-    """``Duration.parse(text)`` for the usual form, ASCII digits and not negative (``"10s"``, ``"0.420s"``);
-    None for any other text, valid or not, which the caller then gives to ``Duration.parse``."""
-    # ASCII first: str.isdigit() also accepts other scripts' digits, which the wire form does not.
-    if text.isascii() and text[-1:] == "s":
-        whole, dot, fraction = text[:-1].partition(".")
-        if whole.isdigit() and len(whole) <= _DURATION_WHOLE_DIGITS:
-            if not dot:
-                nanos = int(whole) * 1_000_000_000
-            elif fraction.isdigit() and len(fraction) <= 9:
-                nanos = int(whole + fraction.ljust(9, "0"))
-            else:
-                return None
-            duration = _DurationBuilder()
-            duration.nanos = nanos
-            duration.text = text
-            duration.__class__ = Duration
-            return duration  # type: ignore[no-any-return]
-    return None
+def _duration_lines(fallback: str) -> list[str]:
+    """Lines that replace the text in ``v`` by its Duration when it has the usual form, ASCII digits and not
+    negative (``"10s"``, ``"0.420s"``), and run ``fallback`` for any other value, valid or not (the hook,
+    ``Duration.parse``, takes it from there). The builders inline them; :func:`usual_duration` is them too.
+    """
+    return [
+        # ASCII first: str.isdigit() also accepts other scripts' digits, which the wire form does not.
+        "if type(v) is str and v.isascii() and v[-1:] == 's':",
+        "    w, p, f = v[:-1].partition('.')",
+        f"    if w.isdigit() and len(w) <= {_DURATION_WHOLE_DIGITS} and (not p or f.isdigit() and len(f) <= 9):",
+        "        d = DurationBuilder()",
+        "        d.nanos = int(w + f.ljust(9, '0'))  # without a fraction, f is empty: whole seconds",
+        "        d.text = v",
+        "        d.__class__ = Duration",
+        "        v = d",
+        "    else:",
+        f"        {fallback}",
+        "else:",
+        f"    {fallback}",
+    ]
+
+
+_DURATION_NAMES = {"DurationBuilder": _builder(Duration), "Duration": Duration}
+
+
+def _make_usual_duration() -> Callable[[str], Duration | None]:
+    lines = [
+        "def usual_duration(v):",
+        *(f"    {line}" for line in _duration_lines("return None")),
+        "    return v",
+    ]
+    namespace = dict(_DURATION_NAMES)
+    exec(compile("\n".join(lines) + "\n", "<livestate usual duration>", "exec"), namespace)
+    function: Callable[[str], Duration | None] = namespace["usual_duration"]
+    function.__doc__ = """``Duration.parse(text)`` for the usual form, ASCII digits and not negative
+    (``"10s"``, ``"0.420s"``); None for any other text, valid or not, which the caller then gives to
+    ``Duration.parse``. The builders run the same lines inline."""
+    return function
+
+
+usual_duration = _make_usual_duration()
 
 
 def _not_an_object(value: Any) -> Any:
@@ -105,6 +126,7 @@ def make_builder_structure_fn(
     frame_level: Collection[str],
     normalise: Callable[[dict[str, Any]], dict[str, Any]] | None,
     nullable: bool,
+    fallbacks: Mapping[str, Callable[[Any, Any], Any]] | None = None,
 ) -> Callable[..., Any]:
     """A structuring function ``(obj, _type=None, usage=None)`` for an eligible attrs class.
 
@@ -112,7 +134,8 @@ def make_builder_structure_fn(
     set from the ``usage`` argument (``usageMetadata`` travels beside the message kind). ``normalise``,
     when given, rewrites an object that spells a field in snake_case (a field's Python name) into
     camelCase, and structuring starts over on the result. Unknown keys are ignored. ``nullable`` lets
-    ``null`` structure to ``None``.
+    ``null`` structure to ``None``. ``fallbacks`` replaces the converter's hook of a field (by name): it
+    gets the values the inline code does not take.
     """
     attrs.resolve_types(cls)
     name = f"structure_{cls.__name__}"
@@ -132,13 +155,15 @@ def make_builder_structure_fn(
         "    b = Builder()",
     ]
     if fields:  # every field starts absent; the loop below fills in what the object holds
-        lines.append("    " + " = ".join(f"b.{f.name}" for f in fields) + " = None")
+        lines.append("    " + none_assignment("b", [f.name for f in fields]))
     lines += [f"    b.{f} = usage" for f in frame_level]
     if fields:
         # One pass over the keys present (usually one or two) instead of a lookup per field (Part has 20).
         lines.append("    for k, v in o.items():")
         for index, field in enumerate(fields):
-            namespace[f"h_{field.name}"] = conv.get_structure_hook(field.type)
+            namespace[f"h_{field.name}"] = (fallbacks or {}).get(field.name) or conv.get_structure_hook(
+                field.type
+            )
             namespace[f"t_{field.name}"] = field.type
             keyword = "if" if index == 0 else "elif"
             lines.append(f"        {keyword} k == {wire_names[field.name]!r}:")
@@ -152,6 +177,16 @@ def make_builder_structure_fn(
     exec(compile(source, filename, "exec"), namespace)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     return namespace[name]  # type: ignore[no-any-return]
+
+
+def none_assignment(target: str, names: list[str]) -> str:
+    """A statement that sets each of ``names`` on ``target`` to None.
+
+    Unpacking a constant tuple stores each field in two instructions; a chained ``a = b = None`` takes
+    three (Part has 20 fields)."""
+    if len(names) == 1:
+        return f"{target}.{names[0]} = None"
+    return ", ".join(f"{target}.{name}" for name in names) + f" = {(None,) * len(names)!r}"
 
 
 def _value_lines(field: attrs.Attribute[Any], conv: cattrs.Converter, namespace: dict[str, Any]) -> list[str]:
@@ -175,14 +210,8 @@ def _value_lines(field: attrs.Attribute[Any], conv: cattrs.Converter, namespace:
             f"        {fallback}",
         ]
     if inner is Duration:
-        namespace["usual_duration"] = usual_duration
-        return [
-            "d = usual_duration(v) if type(v) is str else None",
-            "if d is None:",
-            f"    {fallback}",
-            "else:",
-            "    v = d",
-        ]
+        namespace.update(_DURATION_NAMES)
+        return _duration_lines(fallback)
     if inner == JsonObject:  # most objects are flat: no walk for the depth limit
         return [
             "if type(v) is dict:",

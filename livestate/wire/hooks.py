@@ -36,6 +36,7 @@ __all__ = [
     "DETAILED",
     "FAST",
     "MAX_NESTING_DEPTH",
+    "builder_structure_fn",
     "structure_bool",
     "structure_float",
     "structure_int32",
@@ -252,20 +253,36 @@ def _camelize(obj: dict[str, Any], snake_to_camel: Mapping[str, str]) -> dict[st
     return out
 
 
+def builder_structure_fn(
+    cls: type,
+    conv: cattrs.Converter,
+    *,
+    nullable: bool = False,
+    fallbacks: Mapping[str, Callable[[Any, Any], Any]] | None = None,
+) -> Callable[..., Any]:
+    """The fast path's structuring function of a builder-eligible class (see :mod:`livestate.wire.fast`),
+    as the converter without detailed validation has it, but with ``fallbacks`` in place of the hooks of
+    those fields (by name)."""
+    fields = _wire_fields(cls)
+    snake_to_camel = {a.name: to_camel(a.name) for a in fields if "_" in a.name}
+    return make_builder_structure_fn(
+        cls,
+        conv,
+        wire_names={a.name: to_camel(a.name) for a in fields},
+        frame_level=[name for name in _FRAME_LEVEL if hasattr(cls, name)],
+        normalise=partial(_camelize, snake_to_camel=snake_to_camel) if snake_to_camel else None,
+        nullable=nullable,
+        fallbacks=fallbacks,
+    )
+
+
 def _attrs_structure_factory(
     cls: type, conv: cattrs.Converter, *, nullable: bool = False
 ) -> Callable[[Any, Any], Any]:
     fields = _wire_fields(cls)
     snake_to_camel = {a.name: to_camel(a.name) for a in fields if "_" in a.name}
     if not conv.detailed_validation and builder_eligible(cls):
-        return make_builder_structure_fn(
-            cls,
-            conv,
-            wire_names={a.name: to_camel(a.name) for a in fields},
-            frame_level=[name for name in _FRAME_LEVEL if hasattr(cls, name)],
-            normalise=partial(_camelize, snake_to_camel=snake_to_camel) if snake_to_camel else None,
-            nullable=nullable,
-        )
+        return builder_structure_fn(cls, conv, nullable=nullable)
     renames: dict[str, Any] = {a.name: override(rename=to_camel(a.name)) for a in fields}
     renames.update({name: override(omit=True) for name in _FRAME_LEVEL if hasattr(cls, name)})
     has_extra = "extra" in attrs.fields_dict(cls)
