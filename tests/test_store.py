@@ -243,7 +243,7 @@ def test_a_file_of_another_layout_is_refused_not_misread(tmp_path: Path) -> None
     db = sqlite3.connect(tmp_path / "s.db")
     db.execute("PRAGMA user_version=1")
     db.close()
-    with pytest.raises(StoreError, match="layout 1, this livestate reads layout 2"):
+    with pytest.raises(StoreError, match="layout 1, this livestate reads layout 3"):
         SQLiteStore(tmp_path / "s.db")
 
 
