@@ -330,3 +330,67 @@ def test_a_takeover_that_cannot_start_releases_the_lease_and_keeps_the_session(t
 
     owner, messages, stored = run(main())
     assert owner == "None" and messages == 1 and [m.text for _, m in stored.buffer.items()] == ["m1"]
+
+
+class _LoadCounting(SQLiteStore):
+    loads = 0
+
+    async def load(self, session_id: str) -> Any:
+        self.loads += 1
+        return await super().load(session_id)
+
+
+def test_a_takeover_reads_early_but_never_resumes_from_a_stale_read(tmp_path: Path) -> None:
+    """While the old lease runs out, ``take_over`` reads the session ahead (off the critical path). A write
+    by the old holder after that read changes the stamp: the session is read again, so the new one resumes
+    with what was last stored. Unchanged, the early read is used as it is."""
+
+    async def main() -> tuple[list[str], int, list[str], int]:
+        store = _LoadCounting(tmp_path / "s.db")
+        d = helpers.driver(vertex=True).live()
+        old = StorePersistence(store, "s1", lease_ttl=0.4, owner="slow")
+        await old.start(d)
+        old.observe(d.session, d.send(helpers.audio("m1")))
+        await old.flush()
+        old._renewing.cancel()  # type: ignore[union-attr]  # it stops renewing: its lease runs out
+        store.loads = 0  # start() read it too, to refuse an id already stored
+        taking = asyncio.ensure_future(take_over(store, "s1", owner="next", wait=5.0))
+        while store.loads == 0:  # the early read is done
+            await asyncio.sleep(0.01)
+        old.observe(d.session, d.send(helpers.audio("m2")))  # the slow holder still writes
+        await old.flush()
+        first, stored = await taking
+        reread = store.loads
+        await first.release()
+        # A second takeover with nothing written after its early read keeps that read.
+        await store.acquire("s1", "third", 0.4)  # a holder that writes nothing, then dies
+        store.loads = 0
+        again = asyncio.ensure_future(take_over(store, "s1", owner="fourth", wait=5.0))
+        _, stored_again = await again
+        loads_again = store.loads
+        await store.close()
+        return _texts(stored.buffer.items()), reread, _texts(stored_again.buffer.items()), loads_again
+
+    texts, reread, texts_again, loads_again = run(main())
+    assert texts == ["m1", "m2"] and reread == 2
+    assert texts_again == ["m1", "m2"] and loads_again == 1
+
+
+def test_the_stamp_changes_with_every_write(make_store: Any) -> None:
+    async def main() -> list[str | None]:
+        store = make_store()
+        d = helpers.driver(vertex=True).live()
+        p = StorePersistence(store, "s1", lease_ttl=30.0)
+        stamps = [await store.stamp("s1")]
+        await p.start(d)
+        stamps.append(await store.stamp("s1"))
+        for tag in ("m1", "m2"):
+            p.observe(d.session, d.send(helpers.audio(tag)))
+            await p.flush()
+            stamps.append(await store.stamp("s1"))
+        await p.stop()
+        await store.close()
+        return stamps
+
+    stamps = run(main())
+    assert stamps[0] is None and None not in stamps[1:] and len(set(stamps[1:])) == 3

@@ -170,6 +170,11 @@ class SessionStore(Protocol):
         ``StoreError`` naming the session if a record is corrupt or the buffer does not match."""
         ...
 
+    async def stamp(self, session_id: str) -> str | None:
+        """A text that changes with every write of the session's head (``None`` when it has none): a
+        session read before its lease was taken is still current if its stamp has not changed."""
+        ...
+
     async def unconfirmed(self, session_id: str) -> list[tuple[int, wire.ClientMessage]]:
         """The stored unconfirmed messages, oldest first."""
         ...

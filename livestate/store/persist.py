@@ -405,6 +405,7 @@ async def take_over(
     owner = owner or default_owner()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
+    early: tuple[str, StoredSession] | None = None  # read while the old lease ran out, with its stamp
     while True:
         try:
             lease = await store.acquire(session_id, owner, lease_ttl)
@@ -413,15 +414,31 @@ async def take_over(
             left = deadline - loop.time()
             if left <= 0:
                 raise
+            if early is None:  # load now, off the critical path; kept if nothing is written meanwhile
+                early = await _read_early(store, session_id)
             await asyncio.sleep(min(leased.expires_in + 0.002, left, 0.5))
     try:
-        stored = await store.load(session_id)
+        if early is not None and await store.stamp(session_id) == early[0]:
+            stored: StoredSession | None = early[1]
+        else:
+            stored = await store.load(session_id)
         if stored is None:
             raise StoreError(f"session {session_id!r} has no snapshot in the store")
     except BaseException:
         await store.release(lease)
         raise
     return StorePersistence(store, session_id, owner=owner, lease_ttl=lease_ttl, lease=lease), stored
+
+
+async def _read_early(store: SessionStore, session_id: str) -> tuple[str, StoredSession] | None:
+    """The session and the stamp it was read under (the stamp first: a write in between makes the stamp
+    older than what was read, so it is read again after the lease is taken, never used stale)."""
+    try:
+        stamp = await store.stamp(session_id)
+        stored = await store.load(session_id)
+    except StoreError:
+        return None  # read again, and reported, once the lease is held
+    return None if stamp is None or stored is None else (stamp, stored)
 
 
 E = TypeVar("E", bound=_Host)

@@ -265,6 +265,14 @@ class RedisStore:
             raise StoreError(f"session {session_id!r}: saved_at is missing or not a number") from None
         return assemble(session_id, config, head, saved_at, self._records(session_id, frames))
 
+    async def stamp(self, session_id: str) -> str | None:
+        """The head's checksum and time: they change with every head written."""
+        (meta_key,) = self._keys(session_id, "meta")
+        digest, saved_at = cast(
+            "list[str | None]", await self.client.hmget(meta_key, ["head_sum", "saved_at"])
+        )
+        return None if not digest else f"{digest}@{saved_at}"
+
     async def unconfirmed(self, session_id: str) -> list[tuple[int, wire.ClientMessage]]:
         """The stored unconfirmed messages, oldest first."""
         (msgs_key,) = self._keys(session_id, "msgs")

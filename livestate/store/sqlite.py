@@ -325,6 +325,15 @@ class SQLiteStore:
             raise StoreError(f"session {session_id!r}: saved_at is missing or not a number")
         return assemble(session_id, config, head, saved_at, records)
 
+    async def stamp(self, session_id: str) -> str | None:
+        """The head's checksum and time: they change with every head written."""
+        row = await self._call(
+            lambda: self._db.execute(
+                "SELECT head_sum, saved_at FROM sessions WHERE id=?", (session_id,)
+            ).fetchone()
+        )
+        return None if row is None or row[0] is None else f"{row[0]}@{row[1]!r}"
+
     async def unconfirmed(self, session_id: str) -> list[tuple[int, wire.ClientMessage]]:
         """The stored unconfirmed messages, oldest first."""
         records = await self._call(self._records, session_id)
