@@ -394,3 +394,30 @@ def test_the_stamp_changes_with_every_write(make_store: Any) -> None:
 
     stamps = run(main())
     assert stamps[0] is None and None not in stamps[1:] and len(set(stamps[1:])) == 3
+
+
+def test_the_wire_waits_for_messages_only(tmp_path: Path) -> None:
+    """The writer's ``flush(messages_only=True)``: with a message recorded it returns once that message is
+    stored; with only a head pending it does not wait for a write (a replay of stored messages goes out at
+    once after a takeover)."""
+
+    async def main() -> tuple[list[str], int, int]:
+        store = SQLiteStore(tmp_path / "s.db")
+        d = helpers.driver(vertex=True).live()
+        p = StorePersistence(store, "s1", lease_ttl=30.0)
+        await p.start(d)
+        p.observe(d.session, d.send(helpers.audio("m1")))
+        await p.flush(messages_only=True)
+        stored = _texts(await store.unconfirmed("s1"))
+        d.server(helpers.update("h1"))  # a handle: only the head changes
+        p.observe(d.session, ())
+        before = p._dirty
+        await p.flush(messages_only=True)
+        after = p._dirty  # still pending: nobody waited for it
+        await p.flush()
+        await p.stop()
+        await store.close()
+        return stored, int(before), int(after)
+
+    stored, before, after = run(main())
+    assert stored == ["m1"] and (before, after) == (1, 1)

@@ -197,7 +197,7 @@ class Connections(abc.ABC):
                 message = await link.outgoing.get()
                 if self._persistence is not None:  # write-ahead before the wire
                     try:
-                        await self._persistence.flush()
+                        await self._persistence.flush(messages_only=True)
                     except LeaseLost:
                         return  # the session failed (another worker carries it): nothing more goes out
                 await self._send(link, message)

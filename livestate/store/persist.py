@@ -160,6 +160,7 @@ class StorePersistence:
         self._inflight: asyncio.Future[None] | None = None  # done when the write in flight is stored
         self._written_head: str | None = None
         self._inflight_head: str | None = None
+        self._inflight_appends = False
         self._generation = -1
         self._handle_fp = ("", "")
         self._disordered = False  # the window is not in seq order (a re-seed went out ahead of held input)
@@ -246,6 +247,7 @@ class StorePersistence:
         self._inflight = self._pending or asyncio.get_running_loop().create_future()
         self._pending = None
         self._inflight_head = head.text
+        self._inflight_appends = any(type(op) is Append for op in ops)
         return Write(lease=self.lease, ops=tuple(ops), head=head, config=self._config)
 
     def _fingerprint(self, handle: str) -> str:
@@ -310,11 +312,17 @@ class StorePersistence:
         logger.warning("session %s: the store write failed: %r", self.session_id, exc)
         _settle(done, exc)
 
-    async def flush(self) -> None:
-        """Return once every change recorded so far is stored. ``LeaseLost`` once another worker took the
-        session over; the store's own error if the write failed (its changes are kept for the next)."""
+    async def flush(self, *, messages_only: bool = False) -> None:
+        """Return once every change recorded so far is stored (``messages_only``: every client message
+        recorded so far; other changes may still be on their way). ``LeaseLost`` once another worker took
+        the session over; the store's own error if the write failed (its changes are kept for the next)."""
         if self.lost is not None:
             raise self.lost
+        if messages_only and not (
+            any(type(op) is Append for op in self._ops)
+            or (self._inflight is not None and self._inflight_appends)
+        ):
+            return  # no message waits for its write-ahead: what is pending (a head) need not hold the wire
         if self._ops and not self._dirty and self._inflight is None:
             self._mark_dirty()  # a failed write's changes, kept: written now, before this returns
         waited: asyncio.Future[None] | None
