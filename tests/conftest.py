@@ -85,3 +85,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A factory of the store under test: an SQLite file in the test's directory, or the session's real
+    redis-server under a prefix of the test's own."""
+    from livestate.store import SQLiteStore
+
+    if request.param == "sqlite":
+        yield lambda: SQLiteStore(tmp_path / "s.db")
+    else:
+        url = request.getfixturevalue("redis_url")
+        from livestate.store.redis import RedisStore
+
+        yield lambda: RedisStore.from_url(url, prefix=f"t{tmp_path.name}:")

@@ -6,7 +6,6 @@ import asyncio
 import json
 import sqlite3
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,6 @@ from livestate.store.base import Append, Drop, Trim, checksum, encode_frame
 from livestate.store.sqlite import _SCHEMA, _message_sum
 
 import helpers
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "sqlite":
-        yield lambda: SQLiteStore(tmp_path / "s.db")
-    else:
-        url = request.getfixturevalue("redis_url")
-        from livestate.store.redis import RedisStore
-
-        yield lambda: RedisStore.from_url(url, prefix=f"t{tmp_path.name}:")
 
 
 def session_with(tags: list[str]) -> tuple[Session, ReplayBuffer]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,6 @@ from livestate.store import SQLiteStore, StoreError, StorePersistence, take_over
 from livestate.store.base import Append, Trim, encode_frame
 
 import helpers
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "sqlite":
-        yield lambda: SQLiteStore(tmp_path / "s.db")
-    else:
-        url = request.getfixturevalue("redis_url")
-        from livestate.store.redis import RedisStore
-
-        yield lambda: RedisStore.from_url(url, prefix=f"r{tmp_path.name}:")
 
 
 def run(coro: Any) -> Any:
