@@ -2,15 +2,20 @@
 
 N sessions each send R messages/s for S seconds through the driver's path (``Session.send``, the replay
 buffer, and with a store ``StorePersistence.observe`` + ``flush`` before the wire); the server confirms every
-tenth message with a handle. Measured in one run, the baseline first:
+tenth message with a handle. Each session sends on its own clock, the sessions' phases spread evenly over one
+period (as independent audio streams are): a send does not wait for the previous one's write, so sessions do
+not fall into step and batches hold what the batch window gathers, not what a synchronised load would. Every
+row runs once per round, rounds in turn, so a machine that drifts weighs on every row alike:
 
 - CPU per message: the whole process (SQLite's worker thread included) and the event loop's thread alone;
-  a store's cost is its figure minus the baseline's;
+  a store's cost is its figure minus the same round's baseline (median over the rounds, and the range);
 - the event loop's lag (p99 of a 5 ms ticker's overshoot);
-- store batches: how many, sessions per batch, and the most in flight at once (each batch is one
-  transaction, or one Redis round trip).
+- store batches: sessions per batch and the most in flight at once (each batch is one transaction, or one
+  Redis round trip);
+- the write-ahead wait: from a message's send to its write done, what it waits before the wire (p50, p99).
 
-    python bench/store.py [--sessions 100] [--rate 50] [--seconds 10] [--redis URL | --redis-server PATH]
+    python bench/store.py [--sessions 100] [--rate 50] [--seconds 10] [--rounds 3] [--batch-window S]
+                          [--redis URL | --redis-server PATH] [--takeover]
 
 Without ``--redis``, a ``redis-server`` on the PATH (or ``--redis-server``) is started on a free port of
 127.0.0.1 in a temporary directory and stopped after. ``--takeover`` then runs ``bench/takeover.py`` too
@@ -29,7 +34,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,7 @@ from livestate import Backend, Session, SessionConfig, wire
 from livestate.buffer import ReplayBuffer
 from livestate.events import Connect, MessageReceived
 from livestate.store import SQLiteStore, StorePersistence
+from livestate.store.base import DEFAULT_BATCH_WINDOW
 
 
 class Host:
@@ -94,8 +100,10 @@ async def run(store: Any, sessions: int, rate: float, seconds: float) -> dict[st
         await p.start(host)
         links.append(p)
     lags: list[float] = []
+    waits: list[float] = []  # from a message's send to its write-ahead done: what it waits for the wire
     sent = 0
-    stop = loop.time() + seconds
+    start = loop.time()
+    stop = start + seconds
 
     async def ticker() -> None:
         while loop.time() < stop:
@@ -106,14 +114,20 @@ async def run(store: Any, sessions: int, rate: float, seconds: float) -> dict[st
     async def sender(host: Host, p: StorePersistence | None, k: int) -> None:
         nonlocal sent
         n = 0
-        await asyncio.sleep(k / sessions / rate)  # spread the sessions over one period
-        while loop.time() < stop:
+        # Paced by the clock, not by sleeps after each send: every run sends the same number of messages
+        # (a send that waits for its write-ahead does not push the next one back), so the fixed costs of the
+        # run (the ticker, the idle loop) weigh the same per message with and without a store.
+        due = start + k / sessions / rate  # the sessions spread over one period
+        while due < stop:
+            await asyncio.sleep(max(0.0, due - loop.time()))
             out = host.session.send(wire.RealtimeInput(audio=AUDIO), at=loop.time())
             for command in out:
                 host.buffer.apply(command)
             if p is not None:
                 p.observe(host.session, out)
+                asked = loop.time()
                 await p.flush()
+                waits.append(loop.time() - asked)
             sent += 1
             n += 1
             if n % 10 == 0:  # the server confirms in batches
@@ -128,7 +142,7 @@ async def run(store: Any, sessions: int, rate: float, seconds: float) -> dict[st
                     host.buffer.apply(command)
                 if p is not None:
                     p.observe(host.session, out, event)
-            await asyncio.sleep(1 / rate)
+            due += 1 / rate
 
     if counted is not None:
         counted.sizes.clear()
@@ -141,6 +155,7 @@ async def run(store: Any, sessions: int, rate: float, seconds: float) -> dict[st
         if p is not None:
             await p.stop()
     lags.sort()
+    waits.sort()
     result = {
         "messages": float(sent),
         "cpu_us": cpu / sent * 1e6,
@@ -151,6 +166,8 @@ async def run(store: Any, sessions: int, rate: float, seconds: float) -> dict[st
         result["batches"] = float(len(counted.sizes))
         result["sessions_per_batch"] = statistics.mean(counted.sizes) if counted.sizes else 0.0
         result["most_in_flight"] = float(counted.most_in_flight)
+        result["wait_p50_ms"] = waits[len(waits) // 2] * 1e3
+        result["wait_p99_ms"] = waits[int(len(waits) * 0.99)] * 1e3
     return result
 
 
@@ -200,52 +217,75 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--redis", default=None, help="a Redis URL (else a redis-server is started)")
     parser.add_argument("--redis-server", default=shutil.which("redis-server"))
+    parser.add_argument(
+        "--batch-window", type=float, default=DEFAULT_BATCH_WINDOW, help="the stores' batch_window, seconds"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="run every row this many times, in turn")
     parser.add_argument("--takeover", action="store_true", help="then run bench/takeover.py")
     args = parser.parse_args()
     load = (args.sessions, args.rate, args.seconds)
     print(
-        f"{args.sessions} sessions x {args.rate:g} messages/s for {args.seconds:g} s, 640-byte audio chunks"
+        f"{args.sessions} sessions x {args.rate:g} messages/s for {args.seconds:g} s, 640-byte audio chunks; "
+        f"batch window {args.batch_window * 1e3:g} ms; {args.rounds} rounds, each running every row in turn "
+        "(the figures are medians over the rounds; +store is each round's difference from its own baseline)"
     )
-    rows: list[tuple[str, dict[str, float]]] = [("no store (baseline)", asyncio.run(run(None, *load)))]
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        url = args.redis
+        if url is None and args.redis_server:
+            url = stack.enter_context(redis_server(args.redis_server))
 
         async def sqlite_run(writer: str) -> dict[str, float]:
-            store = SQLiteStore(Path(tmp) / f"{writer}.db", writer=writer)
+            store = SQLiteStore(tmp / f"{writer}.db", writer=writer, batch_window=args.batch_window)
             try:
                 return await run(store, *load)
             finally:
                 await store.close()
+                for leftover in tmp.glob(f"{writer}.db*"):
+                    leftover.unlink()
 
-        rows.append(("SQLite, worker thread (default)", asyncio.run(sqlite_run("thread"))))
-        rows.append(("SQLite, on the loop", asyncio.run(sqlite_run("loop"))))
+        async def redis_run() -> dict[str, float]:
+            from livestate.store.redis import RedisStore
 
-    async def redis_run(url: str) -> dict[str, float]:
-        from livestate.store.redis import RedisStore
+            assert url is not None
+            store = RedisStore.from_url(url, prefix="bench:", batch_window=args.batch_window)
+            try:
+                return await run(store, *load)
+            finally:
+                await store.client.flushdb()
+                await store.close()
 
-        store = RedisStore.from_url(url, prefix="bench:")
-        try:
-            return await run(store, *load)
-        finally:
-            await store.close()
+        configs: list[tuple[str, Callable[[], Coroutine[Any, Any, dict[str, float]]]]] = [
+            ("no store (baseline)", lambda: run(None, *load)),
+            ("SQLite, worker thread (default)", lambda: sqlite_run("thread")),
+            ("SQLite, on the loop", lambda: sqlite_run("loop")),
+        ]
+        if url is not None:
+            configs.append(("Redis", redis_run))
+        results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in configs}
+        for _ in range(args.rounds):
+            for name, start in configs:
+                results[name].append(asyncio.run(start()))
+    base = results["no store (baseline)"]
 
-    if args.redis:
-        rows.append(("Redis", asyncio.run(redis_run(args.redis))))
-    elif args.redis_server:
-        with redis_server(args.redis_server) as url:
-            rows.append(("Redis (local server)", asyncio.run(redis_run(url))))
-    base = rows[0][1]
+    def median(name: str, key: str) -> float:
+        return statistics.median(r.get(key, 0.0) for r in results[name])
+
+    def extra(name: str, key: str) -> list[float]:
+        return sorted(r[key] - b[key] for r, b in zip(results[name], base, strict=True))
+
     print(
-        f"{'':34} {'messages':>8} {'CPU/msg':>8} {'+store':>8} {'loop/msg':>8} {'+store':>8} "
-        f"{'lag p99':>8} {'batches':>8} {'per batch':>9} {'inflight':>8}"
+        f"{'':32} {'CPU/msg':>8} {'+store':>8} {'(range)':>13} {'loop/msg':>8} {'+store':>8} "
+        f"{'lag p99':>8} {'per batch':>9} {'inflight':>8} {'wait p50':>8} {'wait p99':>8}"
     )
-    for name, r in rows:
-        extra = r is not base
+    for name in results:
+        cpu, loop_cpu = extra(name, "cpu_us"), extra(name, "loop_cpu_us")
         print(
-            f"{name:34} {r['messages']:8.0f} {r['cpu_us']:6.1f}us "
-            f"{(r['cpu_us'] - base['cpu_us']) if extra else 0:6.1f}us {r['loop_cpu_us']:6.1f}us "
-            f"{(r['loop_cpu_us'] - base['loop_cpu_us']) if extra else 0:6.1f}us {r['lag_p99_ms']:6.1f}ms "
-            f"{r.get('batches', 0):8.0f} {r.get('sessions_per_batch', 0):9.1f} "
-            f"{r.get('most_in_flight', 0):8.0f}"
+            f"{name:32} {median(name, 'cpu_us'):6.1f}us {statistics.median(cpu):6.1f}us "
+            f"{f'{cpu[0]:.0f}..{cpu[-1]:.0f}us':>13} {median(name, 'loop_cpu_us'):6.1f}us "
+            f"{statistics.median(loop_cpu):6.1f}us {median(name, 'lag_p99_ms'):6.1f}ms "
+            f"{median(name, 'sessions_per_batch'):9.1f} {max(r.get('most_in_flight', 0) for r in results[name]):8.0f} "
+            f"{median(name, 'wait_p50_ms'):6.2f}ms {median(name, 'wait_p99_ms'):6.2f}ms"
         )
     if args.takeover:
         import sys

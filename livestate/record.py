@@ -19,7 +19,7 @@ from livestate.machine import SessionState
 from livestate.policy import SessionConfig
 from livestate.window import Unconsumed
 
-__all__ = ["SessionRecord", "SessionSnapshot"]
+__all__ = ["HotFields", "SessionRecord", "SessionSnapshot"]
 
 
 @attrs.define(eq=False)
@@ -82,6 +82,19 @@ class SessionRecord:
             u if u.sent_at is None else attrs.evolve(u, sent_at=u.sent_at + offset) for u in self.unconsumed
         ]
 
+    def hot_fields(self) -> HotFields:
+        """The fields a send and server content change (besides the window), and the window's last seq."""
+        return HotFields(
+            seq=self.seq,
+            sent_index=self.sent_index,
+            first_unconsumed_index=self.first_unconsumed_index,
+            buffered_bytes=self.buffered_bytes,
+            last_at=self.last_at,
+            turn_open=self.turn_open,
+            progressed=self.progressed,
+            last_in_window=self.unconsumed[-1].seq if self.unconsumed else None,
+        )
+
     def copy(self) -> SessionRecord:
         """A copy whose containers are its own (what an undo needs: handlers change them in place)."""
         return SessionRecord(**{name: _COPY.get(name, _same)(getattr(self, name)) for name in _NAMES})
@@ -94,6 +107,23 @@ class SessionRecord:
     def thaw(cls, snapshot: SessionSnapshot) -> SessionRecord:
         """A record in exactly the state ``snapshot`` captured."""
         return cls(**{name: _THAW.get(name, _same)(getattr(snapshot, name)) for name in _NAMES})
+
+
+@attrs.frozen(kw_only=True)
+class HotFields:
+    """The few fields the hot paths change (``livestate.snapshots.hot_fields``): a send moves the counters
+    and appends to the window; server content opens and closes turns (and marks the first progress). A store
+    writes these with a message instead of the whole snapshot."""
+
+    seq: int
+    sent_index: int
+    first_unconsumed_index: int
+    buffered_bytes: int
+    last_at: float
+    turn_open: bool
+    progressed: bool
+    #: The seq of the window's last entry (``None``: empty): a plain send appends its message there.
+    last_in_window: int | None
 
 
 @attrs.frozen(kw_only=True)

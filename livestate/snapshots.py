@@ -18,10 +18,18 @@ from livestate import wire
 from livestate._records import CONVERTER, structure_message
 from livestate.buffer import ReplayBuffer
 from livestate.journal import JournalError
-from livestate.session import SessionSnapshot
+from livestate.record import HotFields
+from livestate.session import Session, SessionSnapshot
 from livestate.wire.codec import unstructure as unstructure_message
 
-__all__ = ["SnapshotError", "load_state", "save_state", "snapshot_from_json", "snapshot_to_json"]
+__all__ = [
+    "SnapshotError",
+    "hot_fields",
+    "load_state",
+    "save_state",
+    "snapshot_from_json",
+    "snapshot_to_json",
+]
 
 
 class SnapshotError(JournalError):
@@ -84,3 +92,9 @@ def snapshot_from_json(text: str | bytes) -> SessionSnapshot:
     except Exception as exc:
         raise SnapshotError(f"snapshot: {exc}") from exc
     return snapshot
+
+
+def hot_fields(session: Session) -> HotFields:
+    """What a send or server content changes in ``session`` (besides its window), read without a snapshot:
+    a store writes these with a message instead of the whole snapshot (:mod:`livestate.store.layout`)."""
+    return session._core.rec.hot_fields()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
 import stat
@@ -12,7 +13,7 @@ from typing import Any
 import attrs
 import pytest
 
-from livestate import Session, wire
+from livestate import Session, UsageError, wire
 from livestate.buffer import ReplayBuffer
 from livestate.events import MessageReceived
 from livestate.record import SessionSnapshot
@@ -185,7 +186,12 @@ _FRAME = '{"realtimeInput":{"text":"x"}}'
             "message seq 1 is corrupt",
         ),
         (_sql("DELETE FROM messages WHERE seq = 2"), "do not add up to the head's buffered bytes"),
-        (_rewrite_message(3, _FRAME, "[10]"), "past the head's last seq 2"),
+        (_rewrite_message(3, _FRAME, "[10]"), "seq 3, past the head, carries no hot fields"),
+        (_rewrite_message(4, _FRAME, "[10]"), "past the head's last seq 2 do not run on from it"),
+        (
+            _rewrite_message(3, _FRAME, '[10,{"sent_index":1}]'),
+            "message seq 3's entry is corrupt (hot fields)",
+        ),
         (_rewrite_message(1, _FRAME, "[999]"), "do not add up to the head's buffered bytes"),
         (_rewrite_message(1, _FRAME, "{}"), "message seq 1's entry is corrupt"),
         (_rewrite_message(1, "not json"), "message seq 1 is corrupt"),
@@ -203,6 +209,8 @@ _FRAME = '{"realtimeInput":{"text":"x"}}'
         "tampered-message",
         "missing-message",
         "extra-message",
+        "tail-gap",
+        "tail-bad-hot-fields",
         "wrong-size",
         "bad-entry",
         "bad-frame",
@@ -354,25 +362,38 @@ def _a_reseed_ahead_of_held_input() -> Any:
 
 
 @pytest.mark.parametrize(
-    "scenario",
-    [_vertex_confirmed_in_part, _tool_answers_unconfirmed, _an_outage, _a_reseed_ahead_of_held_input],
+    ("scenario", "headless"),
+    [
+        (_vertex_confirmed_in_part, True),
+        (_tool_answers_unconfirmed, True),
+        (_an_outage, False),  # its sends are buffered while offline: each changes more than the counters
+        (_a_reseed_ahead_of_held_input, False),  # held input and re-seeds reorder the window
+    ],
 )
 def test_after_every_step_the_stored_session_resumes_like_the_live_one(
-    make_store: Any, scenario: Any
+    make_store: Any, scenario: Any, headless: bool
 ) -> None:
-    """The persistence writes only what changed (message records, a head); loaded after any step, the
-    session resumes exactly as the one in memory would: same commands, same replays, same buffer."""
+    """The persistence writes only what changed (message records, a head, or for plain sends their records
+    alone); loaded after any step, the session resumes exactly as the one in memory would: same commands,
+    same replays, same buffer."""
 
     async def main() -> int:
         store = make_store()
         d, steps = scenario()
         persistence = StorePersistence(store, "s1", lease_ttl=30.0)
         await persistence.start(d)
-        d.on_command = lambda command: persistence.observe(d.session, (command,))
+        d.on_event = lambda event, out: persistence.observe(d.session, out, event)
+        writes: list[Any] = []
+        write_batch = store.write_batch
+
+        async def counted(batch: Any) -> Any:
+            writes.extend(batch)
+            return await write_batch(batch)
+
+        store.write_batch = counted
         checked = 0
         for step in [lambda: None, *steps]:
             step()
-            persistence.observe(d.session, ())  # as a driver does after every event
             await persistence.flush()
             loaded = await store.load("s1")
             assert loaded is not None
@@ -380,12 +401,56 @@ def test_after_every_step_the_stored_session_resumes_like_the_live_one(
             assert loaded.buffer.items() == d.buffer.items()
             _resumes_alike(d.session.snapshot(), loaded.snapshot)
             checked += 1
+        assert any(w.head is None for w in writes) is headless
+        assert any(w.head is not None for w in writes)
         await persistence.stop()
         assert await store.load("s1") is None
         await store.close()
         return checked
 
     assert run(main()) >= 4
+
+
+def test_plain_sends_are_written_without_the_head_and_load_exactly(tmp_path: Path) -> None:
+    """A send that only appends and moves the counters is stored as its message record alone, the last one
+    carrying the hot fields (server content between sends opened a turn: the tail carries that too). The
+    load equals the live session; a tail with a record missing from its middle is refused."""
+
+    async def main() -> tuple[int, str]:
+        store = SQLiteStore(tmp_path / "s.db")
+        d = helpers.driver(vertex=True).live()
+        persistence = StorePersistence(store, "s1", lease_ttl=30.0)
+        await persistence.start(d)
+        d.on_event = lambda event, out: persistence.observe(d.session, out, event)
+        d.server(wire.ServerContent(turn_complete=True))  # the first progress: the next write takes the head
+        d.send(helpers.audio("a"))
+        await persistence.flush()
+        heads_before = store._db.execute("SELECT head_sum FROM sessions").fetchone()
+        d.server(wire.ServerContent(model_turn=wire.Content(parts=(wire.Part(text="hi"),))))
+        d.send(helpers.audio("b"))
+        await persistence.flush()
+        d.send(helpers.audio("c"))
+        d.send(helpers.audio("d"))
+        await persistence.flush()
+        assert store._db.execute("SELECT head_sum FROM sessions").fetchone() == heads_before
+        loaded = await store.load("s1")
+        assert loaded is not None and loaded.snapshot.turn_open
+        assert loaded.snapshot == as_stored(d.session.snapshot())
+        assert loaded.buffer.items() == d.buffer.items()
+        tail = store._db.execute("SELECT count(*) FROM messages WHERE entry LIKE '%buffered_bytes%'")
+        stored_tips = tail.fetchone()[0]
+        store._db.execute("DELETE FROM messages WHERE seq = 2")
+        try:
+            await store.load("s1")
+        except StoreError as exc:
+            return stored_tips, str(exc)
+        finally:
+            await store.close()
+        return stored_tips, "loaded"
+
+    tips, error = run(main())
+    assert tips == 2  # b, and d (c went in d's write, without fields of its own)
+    assert "'s1'" in error and "do not run on from it" in error
 
 
 # --- the driver's side: a lost lease, batching -----------------------------------------------------------
@@ -460,6 +525,52 @@ def test_sessions_that_write_together_share_one_batch(tmp_path: Path) -> None:
         return store.batches
 
     assert run(main()) == [40]
+
+
+def test_batches_start_a_batch_window_apart_and_a_write_after_a_quiet_spell_at_once(tmp_path: Path) -> None:
+    """Group commit: thirty sessions send one after another, 5 ms apart, under a 200 ms batch window. The
+    first write goes alone and at once (nothing was written before it); the others wait for the window and
+    share the next commit; no two batches start closer than the window."""
+
+    async def main() -> tuple[list[int], list[float]]:
+        store = _CountingSQLiteStore(tmp_path / "s.db", batch_window=0.2)
+        store.batches = []
+        starts: list[float] = []
+        loop = asyncio.get_running_loop()
+        write_batch = store.write_batch
+
+        async def timed(writes: Any) -> Any:
+            starts.append(loop.time())
+            return await write_batch(writes)
+
+        store.write_batch = timed  # type: ignore[method-assign]
+        drivers = [helpers.driver(vertex=True).live() for _ in range(30)]
+        links = [StorePersistence(store, f"s{i}", lease_ttl=30.0) for i in range(30)]
+        for d, p in zip(drivers, links, strict=True):
+            await p.start(d)
+        await asyncio.sleep(0.25)  # a quiet spell, longer than the window
+        store.batches.clear()
+        starts.clear()
+        flushes = []
+        for d, p in zip(drivers, links, strict=True):
+            p.observe(d.session, d.send(helpers.audio("m")))
+            flushes.append(asyncio.ensure_future(p.flush()))
+            await asyncio.sleep(0.005)
+        await asyncio.gather(*flushes)
+        stored = [len(await store.unconfirmed(f"s{i}")) for i in range(30)]
+        await store.close()
+        assert stored == [1] * 30
+        return store.batches, starts
+
+    batches, starts = run(main())
+    assert batches[0] == 1 and sum(batches) == 30 and len(batches) <= 3
+    assert all(later - earlier >= 0.2 - 0.002 for earlier, later in itertools.pairwise(starts))
+
+
+@pytest.mark.parametrize("window", [-0.001, 1.5, float("nan"), True, "0.002"])
+def test_a_batch_window_out_of_range_is_a_usage_error(tmp_path: Path, window: Any) -> None:
+    with pytest.raises(UsageError, match="batch_window must be between 0 and 1 second"):
+        SQLiteStore(tmp_path / "s.db", batch_window=window)
 
 
 @pytest.mark.parametrize(

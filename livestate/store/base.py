@@ -20,7 +20,7 @@ import attrs
 
 from livestate import wire
 from livestate.buffer import ReplayBuffer
-from livestate.errors import LiveStateError
+from livestate.errors import LiveStateError, UsageError
 
 if TYPE_CHECKING:
     from livestate.store.layout import Write
@@ -136,10 +136,26 @@ class StoredSession:
     saved_at: float
 
 
+#: Seconds at least between the starts of two batches of writes to one store (group commit): under load
+#: every session that changed meanwhile shares the next commit or round trip, at the cost of its messages
+#: waiting up to this long more before they go on the wire; a write after a quiet spell starts at once.
+DEFAULT_BATCH_WINDOW = 0.002
+
+
+def check_batch_window(seconds: float) -> float:
+    """``seconds`` as a store's ``batch_window``; ``UsageError`` unless between 0 and 1."""
+    if type(seconds) not in (int, float) or not 0 <= seconds <= 1:
+        raise UsageError(f"batch_window must be between 0 and 1 second, got {seconds!r}")
+    return float(seconds)
+
+
 @runtime_checkable
 class SessionStore(Protocol):
     """Where sessions outlive their process. Every method is a coroutine; writes take the writer's lease and
     are refused with ``LeaseLost`` when its token is stale."""
+
+    #: The least time in seconds between two batches' starts (see ``DEFAULT_BATCH_WINDOW``).
+    batch_window: float
 
     async def acquire(self, session_id: str, owner: str, ttl: float) -> Lease:
         """Take the session's lease (a new fencing token), or raise ``SessionLeased``."""

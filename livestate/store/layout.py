@@ -12,6 +12,13 @@ Three kinds of record per session:
 So a client message costs one message record and one head, however many messages wait unconfirmed. The head
 names the window's order only while it differs from seq order (a re-seed goes out ahead of held input).
 
+Most writes need no head at all: a **plain send** (a message appended to the window and sent, nothing else
+changed: no tool answer, no eviction, no replay) moves only a few counters (``HotFields``), and server content
+only the turn flag. A write made of plain sends stores just their message records, the last one's entry
+carrying those hot fields (and the wall-clock time); its messages are the **tail**, the seqs past the head's.
+A load applies the last tail record's fields to the head. The tail must run on from the head's seq without a
+gap, and the sizes must add up to the buffered bytes, as for any message.
+
 What the stored form leaves out: when each message went out on the connection the crashed process held.
 The next process reports that connection lost as soon as it resumes (``Session.resume``), which marks every
 unconfirmed message unsent anyway; a loaded snapshot therefore has them all unsent. Whether a message ever
@@ -34,7 +41,7 @@ from livestate._records import CONVERTER, describe_problem
 from livestate.buffer import ReplayBuffer
 from livestate.journal import fingerprint
 from livestate.policy import SessionConfig
-from livestate.record import SessionSnapshot
+from livestate.record import HotFields, SessionSnapshot
 from livestate.store.base import (
     Append,
     Lease,
@@ -55,6 +62,9 @@ __all__ = [
     "encode_config",
     "encode_entry",
     "encode_head",
+    "encode_tail_entry",
+    "window_order",
+    "with_entries",
     "write_of",
 ]
 
@@ -101,6 +111,19 @@ def untransmitted_seqs(snapshot: SessionSnapshot) -> list[int]:
         if not entry.transmitted:
             found.append(entry.seq)
     return found[::-1]
+
+
+def encode_tail_entry(size: int, hot: HotFields, saved_at: float) -> str | None:
+    """The entry of a write's last message when the write has no head: its size and the session's hot fields
+    after it, taken at wall-clock ``saved_at`` (``None`` if a time is not finite: write the head then, which
+    says why)."""
+    if not (math.isfinite(hot.last_at) and math.isfinite(saved_at)):
+        return None
+    return (
+        f'[{size},{{"sent_index":{hot.sent_index},"first_unconsumed_index":{hot.first_unconsumed_index},'
+        f'"buffered_bytes":{hot.buffered_bytes},"last_at":{hot.last_at!r},'
+        f'"turn_open":{"true" if hot.turn_open else "false"},"saved_at":{saved_at!r}}}]'
+    )
 
 
 def encode_entry(entry: Unconsumed) -> str:
@@ -155,20 +178,45 @@ def write_of(lease: Lease, ops: Sequence[Op], snapshot: SessionSnapshot | None, 
     messages taken from the snapshot's window: what ``SessionStore.write`` stores."""
     if snapshot is None:
         return Write(lease=lease, ops=tuple(ops))
-    window = {u.seq: u for u in snapshot.unconsumed}
-    seqs = [u.seq for u in snapshot.unconsumed]
-    filled = tuple(
-        attrs.evolve(op, entry=encode_entry(window[op.seq]))
-        if type(op) is Append and op.entry is None and op.seq in window
-        else op
-        for op in ops
-    )
+    filled, _ = with_entries(ops, snapshot)
     return Write(
         lease=lease,
-        ops=filled,
-        head=head_of(snapshot, saved_at, None if seqs == sorted(seqs) else seqs),
+        ops=tuple(filled),
+        head=head_of(snapshot, saved_at, window_order(snapshot)),
         config=encode_config(snapshot.config),
     )
+
+
+def with_entries(ops: Sequence[Op], snapshot: SessionSnapshot) -> tuple[list[Op], bool]:
+    """``ops`` with every append's entry filled in from ``snapshot``'s window, and whether one of those
+    messages went ahead of an older one (a re-seed ahead of held input: the window is out of seq order)."""
+    wanted = {op.seq for op in ops if type(op) is Append and op.entry is None}
+    if not wanted:
+        return list(ops), False
+    window = snapshot.unconsumed
+    found: dict[int, str] = {}
+    disordered = False
+    for position in range(len(window) - 1, -1, -1):  # new messages are at the end of the window
+        entry = window[position]
+        if entry.seq in wanted:
+            found[entry.seq] = encode_entry(entry)
+            if position + 1 < len(window) and window[position + 1].seq < entry.seq:
+                disordered = True
+            if len(found) == len(wanted):
+                break
+    filled: list[Op] = [
+        Append(seq=op.seq, frame=op.frame, entry=found.get(op.seq))
+        if type(op) is Append and op.entry is None
+        else op
+        for op in ops
+    ]
+    return filled, disordered
+
+
+def window_order(snapshot: SessionSnapshot) -> list[int] | None:
+    """The window's seqs in wire order, or ``None`` when that is seq order (the head then names none)."""
+    seqs = [u.seq for u in snapshot.unconsumed]
+    return None if seqs == sorted(seqs) else seqs
 
 
 def append_of(seq: int, message: wire.ClientMessage, entry: Unconsumed | None) -> Append:
@@ -185,12 +233,35 @@ class MessageRecord:
     entry: str
 
 
-def _entry(session_id: str, seq: int, text: str, transmitted: bool) -> dict[str, Any]:
+#: What a tail entry's hot fields hold, and the JSON types each may have.
+_HOT = {
+    "sent_index": (int,),
+    "first_unconsumed_index": (int,),
+    "buffered_bytes": (int,),
+    "last_at": (int, float),
+    "turn_open": (bool,),
+    "saved_at": (int, float),
+}
+
+
+def _entry(
+    session_id: str, seq: int, text: str, transmitted: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A message's window entry and, for a tail entry, the hot fields it carries."""
+    hot = None
     try:
         value = json.loads(text)
-        if not isinstance(value, list) or len(value) not in (1, 3):
-            raise ValueError("not a list of one or three values")
-        size, generation, call_ids = value if len(value) == 3 else (value[0], None, [])
+        if not isinstance(value, list) or len(value) not in (1, 2, 3):
+            raise ValueError("not a list of one, two or three values")
+        if len(value) == 2:
+            size, hot = value
+            generation, call_ids = None, []
+            if not isinstance(hot, dict) or set(hot) != set(_HOT):
+                raise ValueError("hot fields")
+            if not all(type(hot[name]) in kinds for name, kinds in _HOT.items()):
+                raise ValueError("hot field types")
+        else:
+            size, generation, call_ids = value if len(value) == 3 else (value[0], None, [])
         if type(size) is not int or size < 0:
             raise ValueError("size")
         if generation is not None and type(generation) is not int:
@@ -199,7 +270,7 @@ def _entry(session_id: str, seq: int, text: str, transmitted: bool) -> dict[str,
             raise ValueError("call ids")
     except (ValueError, TypeError) as exc:
         raise StoreError(f"session {session_id!r}: message seq {seq}'s entry is corrupt ({exc})") from None
-    return {
+    entry = {
         "seq": seq,
         "sent_at": None,
         "size": size,
@@ -207,6 +278,7 @@ def _entry(session_id: str, seq: int, text: str, transmitted: bool) -> dict[str,
         "call_ids": call_ids,
         "transmitted": transmitted,
     }
+    return entry, hot
 
 
 def _json_object(session_id: str, what: str, text: str) -> dict[str, Any]:
@@ -230,33 +302,48 @@ def assemble(
 ) -> StoredSession:
     """The stored session from its records, checked: ``StoreError`` naming the session and what is wrong if a
     record does not decode or the messages do not match the head (a missing or extra message, a size that
-    does not add up, an order that is not the stored seqs). A wrong buffer is never returned."""
+    does not add up, an order that is not the stored seqs, a tail that does not run on from the head). A wrong
+    buffer is never returned."""
     where = f"session {session_id!r}"
     config_value = _json_object(session_id, "config", config_text)
     head = _json_object(session_id, "head", head_text)
     order = head.pop("order", None)
     by_seq = {record.seq: record for record in records}
-    seqs = sorted(by_seq)
-    if order is None:
-        order = seqs
-    elif (
-        not isinstance(order, list)
-        or sorted(o for o in order if type(o) is int) != seqs
-        or len(order) != len(seqs)
-    ):
-        raise StoreError(f"{where}: the head's window order does not match the stored messages")
     last = head.get("seq")
     if type(last) is not int:
         raise StoreError(f"{where}: the head record is corrupt: seq is not an integer")
-    if seqs and seqs[-1] > last:
+    seqs = sorted(by_seq)
+    tail = [seq for seq in seqs if seq > last]
+    covered = seqs[: len(seqs) - len(tail)]
+    if tail != list(range(last + 1, last + 1 + len(tail))):
         raise StoreError(
-            f"{where}: the buffer holds seq {seqs[-1]} past the head's last seq {last}: "
+            f"{where}: the messages past the head's last seq {last} do not run on from it: "
             "refusing to resume with a wrong buffer"
         )
+    if order is None:
+        order = covered
+    elif (
+        not isinstance(order, list)
+        or sorted(o for o in order if type(o) is int) != covered
+        or len(order) != len(covered)
+    ):
+        raise StoreError(f"{where}: the head's window order does not match the stored messages")
     untransmitted = head.pop("untransmitted", [])
     if not isinstance(untransmitted, list) or not all(type(u) is int and u in by_seq for u in untransmitted):
         raise StoreError(f"{where}: the head's untransmitted seqs do not match the stored messages")
-    entries = [_entry(session_id, seq, by_seq[seq].entry, seq not in untransmitted) for seq in order]
+    entries = []
+    hot: dict[str, Any] | None = None
+    for seq in [*order, *tail]:
+        entry, hot = _entry(session_id, seq, by_seq[seq].entry, seq not in untransmitted)
+        entries.append(entry)
+    if tail:
+        if hot is None:
+            raise StoreError(
+                f"{where}: message seq {tail[-1]}, past the head, carries no hot fields: "
+                "a message record is missing or extra; refusing to resume with a wrong buffer"
+            )
+        saved_at = float(hot.pop("saved_at"))
+        head.update(hot, seq=tail[-1])
     if sum(e["size"] for e in entries) != head.get("buffered_bytes"):
         raise StoreError(
             f"{where}: the stored messages ({len(entries)}) do not add up to the head's buffered bytes: "

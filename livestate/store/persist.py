@@ -17,18 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from livestate import commands as c
-from livestate import wire
+from livestate import window, wire
 from livestate.buffer import ReplayBuffer
 from livestate.events import Event, MessageReceived
 from livestate.journal import fingerprint
-from livestate.record import SessionSnapshot
 from livestate.session import Session
+from livestate.snapshots import hot_fields
 from livestate.store.base import (
     Append,
     Drop,
@@ -43,7 +44,14 @@ from livestate.store.base import (
     default_owner,
     encode_frame,
 )
-from livestate.store.layout import Write, encode_config, encode_entry, head_of
+from livestate.store.layout import (
+    Write,
+    encode_config,
+    encode_tail_entry,
+    head_of,
+    window_order,
+    with_entries,
+)
 
 __all__ = ["DEFAULT_LEASE_TTL", "StorePersistence", "resuming", "take_over"]
 
@@ -61,19 +69,29 @@ class _Host(Protocol):
 
 
 class _Flusher:
-    """Writes every dirty session of one store, on one event loop, one batch at a time."""
+    """Writes every dirty session of one store, on one event loop, one batch at a time, batches starting at
+    least ``store.batch_window`` apart: under load many sessions share one commit (or round trip), while a
+    write after a quiet spell starts at once."""
 
     def __init__(self, store: SessionStore) -> None:
         self.store = store
+        self.window = store.batch_window
         self.dirty: dict[StorePersistence, None] = {}
         self.scheduled = False
         self.running: asyncio.Task[None] | None = None
+        self.next_start = -math.inf  # loop time before which the next batch does not start
 
     def want(self, persistence: StorePersistence) -> None:
         self.dirty[persistence] = None
         if not self.scheduled and self.running is None:
-            self.scheduled = True
-            asyncio.get_running_loop().call_soon(self._start)
+            self._schedule(asyncio.get_running_loop())
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.scheduled = True
+        if self.next_start > loop.time():
+            loop.call_at(self.next_start, self._start)
+        else:
+            loop.call_soon(self._start)
 
     def _start(self) -> None:
         self.scheduled = False
@@ -81,8 +99,13 @@ class _Flusher:
             self.running = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self.dirty:
+                wait = self.next_start - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self.next_start = loop.time() + self.window
                 batch, self.dirty = list(self.dirty), {}
                 taken = []
                 for p in batch:
@@ -112,8 +135,7 @@ class _Flusher:
         finally:
             self.running = None
             if self.dirty and not self.scheduled:
-                self.scheduled = True
-                asyncio.get_running_loop().call_soon(self._start)
+                self._schedule(loop)
 
 
 #: One flusher per event loop and store.
@@ -156,8 +178,8 @@ class StorePersistence:
         self._ops: list[Op] = []
         self._config: str | None = None
         self._dirty = False
-        self._pending: asyncio.Future[None] | None = None  # done when the changes not yet taken are stored
-        self._inflight: asyncio.Future[None] | None = None  # done when the write in flight is stored
+        self._pending: _Waiters | None = None  # who waits for the changes not yet taken
+        self._inflight: _Waiters | None = None  # who waits for the write in flight
         self._written_head: str | None = None
         self._inflight_head: str | None = None
         self._inflight_appends = False
@@ -165,6 +187,11 @@ class StorePersistence:
         self._handle_fp = ("", "")
         self._disordered = False  # the window is not in seq order (a re-seed went out ahead of held input)
         self._renewing: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flusher: _Flusher | None = None  # of that loop
+        self._head_stale = True  # the next write must carry the head (else plain sends may go without it)
+        self._progressed = False  # as in the head last taken
+        self._last_send = (-1, 0)  # the last plain send's seq and size
 
     async def start(self, host: _Host, on_lost: Callable[[str], None] | None = None) -> None:
         """Take the lease (``SessionLeased`` if another worker holds it) and write the session's records.
@@ -209,9 +236,26 @@ class StorePersistence:
                 and type(event.message) is wire.ServerContent
             ):
                 return
+            self._head_stale = True
             self._mark_dirty()
             return
         self._generation = session.handle_generation
+        if (
+            len(out) == 2
+            and type(send := out[0]) is c.SendMessage
+            and type(buffered := out[1]) is c.BufferMessage
+            and send.seq == buffered.seq
+            and type(buffered.message) is not wire.ToolResponse
+            and hot_fields(session).last_in_window == buffered.seq  # not put ahead of held input
+        ):  # a plain send: unless more changed by the next write, that write needs no head (layout's tail)
+            size = window.approximate_size(buffered.message)
+            self._ops.append(
+                Append(seq=buffered.seq, frame=encode_frame(buffered.message), entry=f"[{size}]")
+            )
+            self._last_send = (buffered.seq, size)
+            self._mark_dirty()
+            return
+        self._head_stale = True
         ops = self._ops
         for command in out:
             match command:
@@ -226,7 +270,11 @@ class StorePersistence:
     def _mark_dirty(self) -> None:
         if not self._dirty:
             self._dirty = True
-            _flusher(self.store).want(self)
+            loop, flusher = asyncio.get_running_loop(), self._flusher
+            if flusher is None or self._loop is not loop:  # looked up once per loop (a weak mapping is slow)
+                self._loop, flusher = loop, _flusher(self.store)
+                self._flusher = flusher
+            flusher.want(self)
 
     def _take(self) -> Write | None:
         """The write of every change since the last one (``None`` if nothing changed), from now on in flight."""
@@ -235,56 +283,58 @@ class StorePersistence:
             _settle(self._pending, self.lost)
             self._pending = None
             return None
+        if not self._head_stale and self._config is None:
+            tail = self._tail(self._host.session)
+            if tail is not None:
+                return tail
+        self._head_stale = False
         snapshot = self._host.session.snapshot()
-        ops = self._with_entries(self._ops, snapshot)
-        head = head_of(snapshot, time.time(), self._order(snapshot), self._fingerprint)
+        ops, disordered = with_entries(self._ops, snapshot)
+        self._disordered = self._disordered or disordered
+        order = window_order(snapshot) if self._disordered else None
+        self._disordered = order is not None
+        head = head_of(snapshot, time.time(), order, self._fingerprint)
         self._generation = snapshot.handle_generation
+        self._progressed = snapshot.progressed
         if not ops and self._config is None and head.text == self._written_head:
             _settle(self._pending, None)
             self._pending = None
             return None
         self._ops = []
-        self._inflight = self._pending or asyncio.get_running_loop().create_future()
+        self._inflight = self._pending or _Waiters()
         self._pending = None
         self._inflight_head = head.text
         self._inflight_appends = any(type(op) is Append for op in ops)
         return Write(lease=self.lease, ops=tuple(ops), head=head, config=self._config)
+
+    def _tail(self, session: Session) -> Write | None:
+        """The write of plain sends alone, without the head (``None``: the head must go too). The last
+        message's entry carries the hot fields, read now: server content since may have moved the turn."""
+        ops = self._ops
+        last = ops[-1] if ops else None
+        last_seq, size = self._last_send
+        if type(last) is not Append or last.seq != last_seq:
+            return None
+        hot = hot_fields(session)
+        if hot.seq != last_seq or hot.last_in_window != last_seq or hot.progressed != self._progressed:
+            return None  # something else moved too (the first progress also resets the attempt counts)
+        entry = encode_tail_entry(size, hot, time.time())
+        if entry is None:
+            return None
+        self._ops = []
+        self._inflight = self._pending or _Waiters()
+        self._pending = None
+        self._inflight_head = self._written_head
+        self._inflight_appends = True
+        assert self.lease is not None
+        tail: tuple[Op, ...] = (*ops[:-1], Append(seq=last_seq, frame=last.frame, entry=entry))
+        return Write(lease=self.lease, ops=tail)
 
     def _fingerprint(self, handle: str) -> str:
         """The handle's fingerprint, computed once per handle (every write until the next handle needs it)."""
         if self._handle_fp[0] != handle:
             self._handle_fp = (handle, fingerprint(handle))
         return self._handle_fp[1]
-
-    def _with_entries(self, ops: list[Op], snapshot: SessionSnapshot) -> list[Op]:
-        wanted = {op.seq for op in ops if isinstance(op, Append) and op.entry is None}
-        if not wanted:
-            return ops
-        window = snapshot.unconsumed
-        found: dict[int, str] = {}
-        for position in range(len(window) - 1, -1, -1):  # new messages are at the end of the window
-            entry = window[position]
-            if entry.seq in wanted:
-                found[entry.seq] = encode_entry(entry)
-                if position + 1 < len(window) and window[position + 1].seq < entry.seq:
-                    self._disordered = True
-                if len(found) == len(wanted):
-                    break
-        return [
-            Append(seq=op.seq, frame=op.frame, entry=found.get(op.seq))
-            if type(op) is Append and op.entry is None
-            else op
-            for op in ops
-        ]
-
-    def _order(self, snapshot: SessionSnapshot) -> list[int] | None:
-        if not self._disordered:
-            return None
-        seqs = [u.seq for u in snapshot.unconsumed]
-        if seqs == sorted(seqs):
-            self._disordered = False
-            return None
-        return seqs
 
     def _written(self, refused: LeaseLost | None) -> None:
         done, self._inflight = self._inflight, None
@@ -309,6 +359,7 @@ class StorePersistence:
         done, self._inflight = self._inflight, None
         self._ops[:0] = write.ops
         self._written_head = None
+        self._head_stale = True
         logger.warning("session %s: the store write failed: %r", self.session_id, exc)
         _settle(done, exc)
 
@@ -325,15 +376,15 @@ class StorePersistence:
             return  # no message waits for its write-ahead: what is pending (a head) need not hold the wire
         if self._ops and not self._dirty and self._inflight is None:
             self._mark_dirty()  # a failed write's changes, kept: written now, before this returns
-        waited: asyncio.Future[None] | None
+        waited: _Waiters | None
         if self._dirty:
             if self._pending is None:
-                self._pending = asyncio.get_running_loop().create_future()
+                self._pending = _Waiters()
             waited = self._pending
         else:
             waited = self._inflight
         if waited is not None:
-            await asyncio.shield(waited)
+            await waited.wait()
         if self.lost is not None:
             raise self.lost
 
@@ -356,6 +407,7 @@ class StorePersistence:
                 return
             except Exception as exc:  # the store is unreachable: try again; writes will say if it lasts
                 logger.warning("session %s: renewing the lease failed: %r", self.session_id, exc)
+            self._head_stale = True
             self._mark_dirty()  # what changed without a command (the clock, a turn) is stored too
 
     async def stop(self) -> None:
@@ -389,14 +441,30 @@ class StorePersistence:
                 await self.store.release(self.lease)
 
 
-def _settle(future: asyncio.Future[None] | None, exc: BaseException | None) -> None:
-    if future is None or future.done():
+class _Waiters:
+    """Who waits for one write, each with a future of its own: a waiter cancelled leaves the others be."""
+
+    __slots__ = ("futures",)
+
+    def __init__(self) -> None:
+        self.futures: list[asyncio.Future[None]] = []
+
+    def wait(self) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
+def _settle(waiters: _Waiters | None, exc: BaseException | None) -> None:
+    if waiters is None:
         return
-    if exc is None:
-        future.set_result(None)
-    else:
-        future.set_exception(exc)
-        future.exception()  # retrieved: whoever awaits it raises; nobody waiting is fine too
+    for future in waiters.futures:
+        if future.done():  # its waiter was cancelled
+            continue
+        if exc is None:
+            future.set_result(None)
+        else:
+            future.set_exception(exc)
 
 
 async def take_over(

@@ -23,6 +23,7 @@ from redis.exceptions import ResponseError
 from livestate import wire
 from livestate.record import SessionSnapshot
 from livestate.store.base import (
+    DEFAULT_BATCH_WINDOW,
     Append,
     Drop,
     Lease,
@@ -33,6 +34,7 @@ from livestate.store.base import (
     StoredSession,
     StoreError,
     Trim,
+    check_batch_window,
     checksum,
     decode_frame,
 )
@@ -120,18 +122,29 @@ def _message_sum(frame: str, entry: str) -> str:
 class RedisStore:
     """A :class:`~livestate.store.SessionStore` on a Redis server (``redis.asyncio`` client)."""
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "livestate:") -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "livestate:",
+        batch_window: float = DEFAULT_BATCH_WINDOW,
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.batch_window = check_batch_window(batch_window)
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._write = client.register_script(_WRITE)
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "livestate:") -> RedisStore:
+    def from_url(
+        cls, url: str, *, prefix: str = "livestate:", batch_window: float = DEFAULT_BATCH_WINDOW
+    ) -> RedisStore:
         """A store on the server at ``url`` (``redis://host:port/db``)."""
-        return cls(aioredis.Redis.from_url(url, decode_responses=True), prefix=prefix)
+        return cls(
+            aioredis.Redis.from_url(url, decode_responses=True), prefix=prefix, batch_window=batch_window
+        )
 
     def __repr__(self) -> str:
         return f"RedisStore(prefix={self.prefix!r})"
@@ -266,12 +279,14 @@ class RedisStore:
         return assemble(session_id, config, head, saved_at, self._records(session_id, frames))
 
     async def stamp(self, session_id: str) -> str | None:
-        """The head's checksum and time: they change with every head written."""
-        (meta_key,) = self._keys(session_id, "meta")
-        digest, saved_at = cast(
-            "list[str | None]", await self.client.hmget(meta_key, ["head_sum", "saved_at"])
-        )
-        return None if not digest else f"{digest}@{saved_at}"
+        """The head's checksum and time, and the last stored seq: one of them changes with every write (a
+        write without the head appends a message)."""
+        meta_key, seqs_key = self._keys(session_id, "meta", "seqs")
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hmget(meta_key, ["head_sum", "saved_at"])
+            pipe.zrange(seqs_key, -1, -1)
+            (digest, saved_at), last = await pipe.execute()
+        return None if not digest else f"{digest}@{saved_at}@{last[0] if last else ''}"
 
     async def unconfirmed(self, session_id: str) -> list[tuple[int, wire.ClientMessage]]:
         """The stored unconfirmed messages, oldest first."""

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from livestate import wire
 from livestate.record import SessionSnapshot
 from livestate.store.base import (
+    DEFAULT_BATCH_WINDOW,
     Append,
     Drop,
     Lease,
@@ -34,6 +35,7 @@ from livestate.store.base import (
     StoredSession,
     StoreError,
     Trim,
+    check_batch_window,
     checksum,
     decode_frame,
 )
@@ -107,6 +109,33 @@ def _message_sum(frame: str, entry: str) -> str:
     return checksum(f"{entry}\n{frame}")
 
 
+def _stale(db: sqlite3.Connection, lease: Lease) -> LeaseLost | None:
+    """``None`` if ``lease`` holds the session's latest token, else why its write is refused."""
+    row = db.execute("SELECT fence FROM sessions WHERE id=?", (lease.session_id,)).fetchone()
+    if row is not None and row[0] == lease.token:
+        return None
+    return LeaseLost(
+        f"session {lease.session_id!r}: fencing token {lease.token} is stale "
+        f"(latest {None if row is None else row[0]}): another worker took it over"
+    )
+
+
+def _head_is(db: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
+    """Whether the head of ``row`` (``_head_row``) is what the session now holds."""
+    found = db.execute("SELECT head FROM sessions WHERE id=? AND fence=?", row[-2:]).fetchone()
+    return found is not None and found[0] == row[0]
+
+
+def _fences(db: sqlite3.Connection, session_ids: Sequence[str]) -> dict[str, int]:
+    """The fencing token of each session (those not stored are missing)."""
+    fences: dict[str, int] = {}
+    for start in range(0, len(session_ids), 500):  # SQLite takes a bounded number of parameters
+        chunk = session_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        fences.update(db.execute(f"SELECT id, fence FROM sessions WHERE id IN ({marks})", chunk))
+    return fences
+
+
 class SQLiteStore:
     """A :class:`~livestate.store.SessionStore` in the SQLite file at ``path`` (created mode 0600).
 
@@ -121,8 +150,10 @@ class SQLiteStore:
         synchronous: str = "NORMAL",
         clock: Callable[[], float] | None = None,
         writer: str = "thread",
+        batch_window: float = DEFAULT_BATCH_WINDOW,
     ) -> None:
         self.path = Path(path)
+        self.batch_window = check_batch_window(batch_window)
         if synchronous not in ("OFF", "NORMAL", "FULL"):
             raise StoreError(f"synchronous must be OFF, NORMAL or FULL, got {synchronous!r}")
         if writer not in ("thread", "loop"):
@@ -193,23 +224,13 @@ class SQLiteStore:
                 )
         return Lease(session_id=session_id, owner=owner, token=token, ttl=ttl)
 
-    @staticmethod
-    def _stale(db: sqlite3.Connection, lease: Lease) -> LeaseLost | None:
-        row = db.execute("SELECT fence FROM sessions WHERE id=?", (lease.session_id,)).fetchone()
-        if row is not None and row[0] == lease.token:
-            return None
-        return LeaseLost(
-            f"session {lease.session_id!r}: fencing token {lease.token} is stale "
-            f"(latest {None if row is None else row[0]}): another worker took it over"
-        )
-
     async def renew(self, lease: Lease) -> None:
         """Extend the lease by its ttl (``LeaseLost`` if the token is stale)."""
         await self._call(self._renew, lease)
 
     def _renew(self, lease: Lease) -> None:
         with self._transaction() as db:
-            stale = self._stale(db, lease)
+            stale = _stale(db, lease)
             if stale is not None:
                 raise stale
             db.execute(
@@ -244,23 +265,18 @@ class SQLiteStore:
     def _write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
         with self._transaction() as db:
             # The heads' update checks each token itself (one statement fewer per session); a session whose
-            # head updated nothing has a stale token (or is gone): ``_stale`` says which.
+            # head updated nothing has a stale token (or is gone): ``_stale`` says which. A write without a
+            # head (plain sends only) has its token read with the others', in one query.
             heads = [(w, _head_row(w)) for w in writes if w.head is not None]
             updated = db.executemany(_STORE_HEAD, [row for _, row in heads]).rowcount if heads else 0
-            if updated == len(writes):
-                results: list[LeaseLost | None] = [None] * len(writes)
-            else:
-                stored = {id(w) for w, row in heads if updated == len(heads) or self._head_is(db, row)}
-                results = [None if id(w) in stored else self._stale(db, w.lease) for w in writes]
+            fences = _fences(db, [w.lease.session_id for w in writes if w.head is None])
+            stored = {id(w) for w, row in heads if updated == len(heads) or _head_is(db, row)} | {
+                id(w) for w in writes if w.head is None and fences.get(w.lease.session_id) == w.lease.token
+            }
+            results = [None if id(w) in stored else _stale(db, w.lease) for w in writes]
             fresh = [w for w, refused in zip(writes, results, strict=True) if refused is None]
             self._apply(db, fresh)
         return results
-
-    @staticmethod
-    def _head_is(db: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
-        """Whether the head of ``row`` (``_head_row``) is what the session now holds."""
-        found = db.execute("SELECT head FROM sessions WHERE id=? AND fence=?", row[-2:]).fetchone()
-        return found is not None and found[0] == row[0]
 
     @staticmethod
     def _apply(db: sqlite3.Connection, writes: Sequence[Write]) -> None:
@@ -326,13 +342,15 @@ class SQLiteStore:
         return assemble(session_id, config, head, saved_at, records)
 
     async def stamp(self, session_id: str) -> str | None:
-        """The head's checksum and time: they change with every head written."""
+        """The head's checksum and time, and the last stored seq: one of them changes with every write (a
+        write without the head appends a message)."""
         row = await self._call(
             lambda: self._db.execute(
-                "SELECT head_sum, saved_at FROM sessions WHERE id=?", (session_id,)
+                "SELECT head_sum, saved_at, (SELECT max(seq) FROM messages WHERE id=?1) FROM sessions WHERE id=?1",
+                (session_id,),
             ).fetchone()
         )
-        return None if row is None or row[0] is None else f"{row[0]}@{row[1]!r}"
+        return None if row is None or row[0] is None else f"{row[0]}@{row[1]!r}@{row[2]}"
 
     async def unconfirmed(self, session_id: str) -> list[tuple[int, wire.ClientMessage]]:
         """The stored unconfirmed messages, oldest first."""

@@ -77,6 +77,11 @@ class ReferenceDriver:
     #: Called with every command, in order, before the driver carries it out (so :attr:`buffer` is still as
     #: the command found it: a ``TrimThrough`` has not trimmed yet).
     on_command: Callable[[commands.Command], None] | None = attrs.field(default=None, kw_only=True)
+    #: Called with every event and all its commands once the session handled it, before any command is carried
+    #: out: what a driver's store persistence observes (``StorePersistence.observe``).
+    on_event: Callable[[Event, tuple[commands.Command, ...]], None] | None = attrs.field(
+        default=None, kw_only=True
+    )
     #: Called with ``(connection, message)`` for every client message as it goes on the wire after ``setup``
     #: (sent, or replayed from the buffer), in wire order: what a server would receive.
     on_wire: Callable[[int, wire.ClientMessage], None] | None = attrs.field(default=None, kw_only=True)
@@ -90,6 +95,8 @@ class ReferenceDriver:
         """Handle ``event`` and carry out its commands; return them."""
         out = self.session.handle(event)
         self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event, out)
         released: dict[int, wire.ClientMessage] = {}
         for command in out:
             self.timeline.append((event.at, command))
