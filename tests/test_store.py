@@ -567,6 +567,73 @@ def test_batches_start_a_batch_window_apart_and_a_write_after_a_quiet_spell_at_o
     assert all(later - earlier >= 0.2 - 0.002 for earlier, later in itertools.pairwise(starts))
 
 
+def test_a_batch_that_finds_the_write_lock_taken_waits_on_the_worker_thread_not_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Batches are committed on the loop, but never wait there: while another process holds SQLite's write
+    lock, the batch goes to the store's worker thread and the loop runs on; it is stored once the lock is
+    free."""
+
+    async def main() -> tuple[bool, float, int]:
+        store = SQLiteStore(tmp_path / "s.db")
+        session, buffer = session_with(["m1"])
+        lease = await store.acquire("s1", "w", 30.0)
+        other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another worker's transaction
+        loop = asyncio.get_running_loop()
+        ticks = [loop.time()]
+
+        async def ticker() -> None:
+            while True:
+                await asyncio.sleep(0.005)
+                ticks.append(loop.time())
+
+        ticking = asyncio.ensure_future(ticker())
+        ops = [Append(seq=s, frame=encode_frame(m)) for s, m in buffer.items()]
+        write = asyncio.ensure_future(store.write(lease, ops, session.snapshot(), saved_at=1.0))
+        await asyncio.sleep(0.3)
+        waited, stalled = not write.done(), max(b - a for a, b in itertools.pairwise(ticks))
+        other.execute("COMMIT")
+        other.close()
+        await write
+        ticking.cancel()
+        stored = await store.unconfirmed("s1")
+        await store.close()
+        return waited, stalled, len(stored)
+
+    waited, stalled, stored = run(main())
+    # The loop was never held: no gap between its ticks near SQLite's lock wait (10 s; 1 s in the mutant
+    # this was checked against), and the write waited for the lock elsewhere.
+    assert waited and stalled < 0.5 and stored == 1
+
+
+def test_batches_on_the_loop_reach_the_database_file_through_the_threads_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's connection never checkpoints (a checkpoint syncs the file); the worker thread does, so the
+    WAL is copied into the database file as batches go (here after every batch)."""
+    import livestate.store.sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_CHECKPOINT_EVERY", 0.0)
+
+    async def main() -> tuple[int, int]:
+        store = SQLiteStore(tmp_path / "s.db")
+        lease = await store.acquire("s1", "w", 30.0)
+        await store.write(lease, [], session_with([])[0].snapshot(), saved_at=1.0)
+        await store._call(lambda: None)  # the checkpoints asked for so far are done
+        before = (tmp_path / "s.db").stat().st_size
+        frame = encode_frame(wire.RealtimeInput(text="x" * 20_000))
+        for seq in range(1, 21):
+            await store.write(lease, [Append(seq=seq, frame=frame, entry="[1]")], None, saved_at=1.0)
+        await store._call(lambda: None)
+        after = (tmp_path / "s.db").stat().st_size
+        await store.close()
+        return before, after
+
+    before, after = run(main())
+    assert after - before >= 20 * 20_000
+
+
 @pytest.mark.parametrize("window", [-0.001, 1.5, float("nan"), True, "0.002"])
 def test_a_batch_window_out_of_range_is_a_usage_error(tmp_path: Path, window: Any) -> None:
     with pytest.raises(UsageError, match="batch_window must be between 0 and 1 second"):

@@ -1,18 +1,25 @@
 """``SQLiteStore``: sessions in one SQLite file (stdlib ``sqlite3``, WAL), for the workers of one machine.
 
 The file is created with mode 0600 (it holds handles and payloads). Records are laid out as
-:mod:`livestate.store.layout` says: a config, a head and one row per unconfirmed message. Every database call
-runs on the store's own worker thread (``writer="thread"``, the default), so a commit never blocks the event
-loop; ``writer="loop"`` runs them on the calling thread instead. A batch of writes (every session the
-persistence flushes in one loop tick) is one ``BEGIN IMMEDIATE`` transaction. In WAL mode with
+:mod:`livestate.store.layout` says: a config, a head and one row per unconfirmed message. A batch of writes
+(every session the persistence flushes at once) is one ``BEGIN IMMEDIATE`` transaction. In WAL mode with
 ``synchronous=NORMAL`` a commit is a write to the WAL without an fsync, which survives the process being
-killed (not a power cut: pass ``synchronous="FULL"`` for that). ``bench/store.py`` measures the cost.
+killed (not a power cut: pass ``synchronous="FULL"`` for that).
+
+Where the work runs (``writer``): batches are committed on the event loop itself (``"loop"``, the default
+unless ``synchronous="FULL"``), on a connection of their own that never waits: it does not checkpoint (the
+store's worker thread does, every second: a checkpoint syncs the database file) and it does not wait for a
+lock (when another connection or process holds the write lock, that batch goes to the worker thread, which
+waits for it). A commit on the loop is then a few writes to the WAL, cheaper than handing the batch to a
+thread and back (``bench/store.py`` measures both). Everything else (leases, loads, lists) runs on the worker
+thread. ``"thread"`` (the default with ``synchronous="FULL"``, whose commits sync) commits every batch there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 import time
@@ -42,6 +49,8 @@ from livestate.store.base import (
 from livestate.store.layout import MessageRecord, Write, assemble, write_of
 
 __all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("livestate.store")
 
 #: The layout's version, kept in ``PRAGMA user_version``: a file of another version is refused, not misread.
 _VERSION = 3
@@ -109,6 +118,26 @@ def _message_sum(frame: str, entry: str) -> str:
     return checksum(f"{entry}\n{frame}")
 
 
+#: Seconds between checkpoints while batches are committed on the loop (whose connection does not checkpoint).
+_CHECKPOINT_EVERY = 1.0
+
+
+class _Busy(Exception):
+    """The loop's connection found the write lock taken."""
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` says the database is locked (``SQLITE_BUSY``, 5; the code is on errors from 3.11)."""
+    return getattr(exc, "sqlite_errorcode", 5) == 5 and "locked" in str(exc)
+
+
+def _connect(path: Path, synchronous: str, timeout: float) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    return db
+
+
 def _stale(db: sqlite3.Connection, lease: Lease) -> LeaseLost | None:
     """``None`` if ``lease`` holds the session's latest token, else why its write is refused."""
     row = db.execute("SELECT fence FROM sessions WHERE id=?", (lease.session_id,)).fetchone()
@@ -136,12 +165,40 @@ def _fences(db: sqlite3.Connection, session_ids: Sequence[str]) -> dict[str, int
     return fences
 
 
+def _apply(db: sqlite3.Connection, writes: Sequence[Write]) -> None:
+    """The writes' operations and configs (their heads are already stored). Every message of the batch
+    goes in one statement first: a trim or drop in the same write only ever names older seqs or seqs
+    appended before it, so doing them after the appends changes nothing."""
+    db.executemany(
+        "INSERT OR REPLACE INTO messages (id, seq, frame, entry, sum) VALUES (?, ?, ?, ?, ?)",
+        [
+            (w.lease.session_id, op.seq, op.frame, op.entry or "", _message_sum(op.frame, op.entry or ""))
+            for w in writes
+            for op in w.ops
+            if type(op) is Append
+        ],
+    )
+    for write in writes:
+        sid = write.lease.session_id
+        for op in write.ops:
+            if type(op) is Trim:
+                db.execute("DELETE FROM messages WHERE id=? AND seq<=?", (sid, op.seq))
+            elif type(op) is Drop:
+                db.executemany("DELETE FROM messages WHERE id=? AND seq=?", [(sid, s) for s in op.seqs])
+        if write.config is not None:  # a table of its own: rewriting a row rewrites all of it
+            db.execute(
+                "INSERT OR REPLACE INTO configs (id, config, sum) VALUES (?, ?, ?)",
+                (sid, write.config, checksum(write.config)),
+            )
+
+
 class SQLiteStore:
     """A :class:`~livestate.store.SessionStore` in the SQLite file at ``path`` (created mode 0600).
 
     ``clock`` gives wall-clock seconds for leases (``time.time``; every worker must share it, as on one
-    machine). ``writer``: ``"thread"`` (every call on the store's worker thread) or ``"loop"`` (on the calling
-    thread). Safe for several processes at once; one instance belongs to one event loop."""
+    machine). ``writer``: where batches are committed, ``"loop"`` or ``"thread"`` (see the module's text;
+    ``None``: ``"thread"`` with ``synchronous="FULL"``, else ``"loop"``). Safe for several processes at once;
+    one instance belongs to one event loop."""
 
     def __init__(
         self,
@@ -149,21 +206,21 @@ class SQLiteStore:
         *,
         synchronous: str = "NORMAL",
         clock: Callable[[], float] | None = None,
-        writer: str = "thread",
+        writer: str | None = None,
         batch_window: float = DEFAULT_BATCH_WINDOW,
     ) -> None:
         self.path = Path(path)
         self.batch_window = check_batch_window(batch_window)
         if synchronous not in ("OFF", "NORMAL", "FULL"):
             raise StoreError(f"synchronous must be OFF, NORMAL or FULL, got {synchronous!r}")
+        if writer is None:
+            writer = "thread" if synchronous == "FULL" else "loop"
         if writer not in ("thread", "loop"):
             raise StoreError(f"writer must be 'thread' or 'loop', got {writer!r}")
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         self._clock = clock or time.time
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db = _connect(self.path, synchronous, timeout=10.0)  # the worker thread's
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE name='sessions'").fetchone()[0]
         if tables and version != _VERSION:
@@ -174,20 +231,31 @@ class SQLiteStore:
             )
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version={_VERSION}")
-        self._thread = ThreadPoolExecutor(1, "livestate-sqlite") if writer == "thread" else None
+        self._thread = ThreadPoolExecutor(1, "livestate-sqlite")
+        #: The loop's own connection for batches (``writer="loop"``): no waiting for locks, no checkpoints.
+        self._loop_db: sqlite3.Connection | None = None
+        if writer == "loop":
+            self._loop_db = _connect(self.path, synchronous, timeout=0.0)
+            self._loop_db.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpoint_after = 0.0  # time.monotonic() after which the next loop commit asks for one
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._thread is None:
-            return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
+    def _transaction(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the worker thread's connection (or ``db``: the loop's, which raises
+        ``_Busy`` at once instead of waiting for the write lock)."""
+        db = db or self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if db is not self._db and _busy(exc):
+                raise _Busy from None
+            raise
         try:
             yield db
         except BaseException:
@@ -260,10 +328,29 @@ class SQLiteStore:
 
     async def write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
         """Every session's write in one transaction; a stale one is refused, the others apply."""
+        if self._loop_db is not None:
+            try:
+                results = self._write_batch(writes, self._loop_db)
+            except _Busy:  # another connection holds the write lock: the worker thread waits for it
+                pass
+            else:
+                if time.monotonic() >= self._checkpoint_after:
+                    self._checkpoint_after = time.monotonic() + _CHECKPOINT_EVERY
+                    self._thread.submit(self._checkpoint)
+                return results
         return await self._call(self._write_batch, writes)
 
-    def _write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
-        with self._transaction() as db:
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file (without waiting for writers: they go on meanwhile)."""
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # the next one will catch up; the WAL only grows meanwhile
+            logger.warning("%r: checkpoint failed: %r", self, exc)
+
+    def _write_batch(
+        self, writes: Sequence[Write], connection: sqlite3.Connection | None = None
+    ) -> list[LeaseLost | None]:
+        with self._transaction(connection) as db:
             # The heads' update checks each token itself (one statement fewer per session); a session whose
             # head updated nothing has a stale token (or is gone): ``_stale`` says which. A write without a
             # head (plain sends only) has its token read with the others', in one query.
@@ -275,35 +362,8 @@ class SQLiteStore:
             }
             results = [None if id(w) in stored else _stale(db, w.lease) for w in writes]
             fresh = [w for w, refused in zip(writes, results, strict=True) if refused is None]
-            self._apply(db, fresh)
+            _apply(db, fresh)
         return results
-
-    @staticmethod
-    def _apply(db: sqlite3.Connection, writes: Sequence[Write]) -> None:
-        """The writes' operations and configs (their heads are already stored). Every message of the batch
-        goes in one statement first: a trim or drop in the same write only ever names older seqs or seqs
-        appended before it, so doing them after the appends changes nothing."""
-        db.executemany(
-            "INSERT OR REPLACE INTO messages (id, seq, frame, entry, sum) VALUES (?, ?, ?, ?, ?)",
-            [
-                (w.lease.session_id, op.seq, op.frame, op.entry or "", _message_sum(op.frame, op.entry or ""))
-                for w in writes
-                for op in w.ops
-                if type(op) is Append
-            ],
-        )
-        for write in writes:
-            sid = write.lease.session_id
-            for op in write.ops:
-                if type(op) is Trim:
-                    db.execute("DELETE FROM messages WHERE id=? AND seq<=?", (sid, op.seq))
-                elif type(op) is Drop:
-                    db.executemany("DELETE FROM messages WHERE id=? AND seq=?", [(sid, s) for s in op.seqs])
-            if write.config is not None:  # a table of its own: rewriting a row rewrites all of it
-                db.execute(
-                    "INSERT OR REPLACE INTO configs (id, config, sum) VALUES (?, ?, ?)",
-                    (sid, write.config, checksum(write.config)),
-                )
 
     def _records(self, session_id: str) -> list[MessageRecord]:
         records = []
@@ -412,9 +472,8 @@ class SQLiteStore:
         return ids
 
     async def close(self) -> None:
-        """Close the database connection (after the worker thread's last call)."""
-        if self._thread is not None:
-            await self._call(self._db.close)
-            self._thread.shutdown(wait=False)
-        else:
-            self._db.close()
+        """Close the database connections (the worker thread's after its last call)."""
+        if self._loop_db is not None:
+            self._loop_db.close()
+        await self._call(self._db.close)
+        self._thread.shutdown(wait=False)
