@@ -257,8 +257,8 @@ def main() -> None:
 
         configs: list[tuple[str, Callable[[], Coroutine[Any, Any, dict[str, float]]]]] = [
             ("no store (baseline)", lambda: run(None, *load)),
-            ("SQLite, worker thread (default)", lambda: sqlite_run("thread")),
-            ("SQLite, on the loop", lambda: sqlite_run("loop")),
+            ("SQLite, on the loop (default)", lambda: sqlite_run("loop")),
+            ("SQLite, worker thread", lambda: sqlite_run("thread")),
         ]
         if url is not None:
             configs.append(("Redis", redis_run))

@@ -139,7 +139,7 @@ class StoredSession:
 #: Seconds at least between the starts of two batches of writes to one store (group commit): under load
 #: every session that changed meanwhile shares the next commit or round trip, at the cost of its messages
 #: waiting up to this long more before they go on the wire; a write after a quiet spell starts at once.
-DEFAULT_BATCH_WINDOW = 0.002
+DEFAULT_BATCH_WINDOW = 0.005
 
 
 def check_batch_window(seconds: float) -> float:

@@ -8,7 +8,7 @@ killed (not a power cut: pass ``synchronous="FULL"`` for that).
 
 Where the work runs (``writer``): batches are committed on the event loop itself (``"loop"``, the default
 unless ``synchronous="FULL"``), on a connection of their own that never waits: it does not checkpoint (the
-store's worker thread does, every second: a checkpoint syncs the database file) and it does not wait for a
+store's worker thread does, ten times a second: a checkpoint syncs the database file) and it does not wait for a
 lock (when another connection or process holds the write lock, that batch goes to the worker thread, which
 waits for it). A commit on the loop is then a few writes to the WAL, cheaper than handing the batch to a
 thread and back (``bench/store.py`` measures both). Everything else (leases, loads, lists) runs on the worker
@@ -119,7 +119,7 @@ def _message_sum(frame: str, entry: str) -> str:
 
 
 #: Seconds between checkpoints while batches are committed on the loop (whose connection does not checkpoint).
-_CHECKPOINT_EVERY = 1.0
+_CHECKPOINT_EVERY = 0.1
 
 
 class _Busy(Exception):
