@@ -9,7 +9,7 @@ by the snapshot, the restore or the undo of a failed recording.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -85,14 +85,14 @@ class SessionRecord:
     def hot_fields(self) -> HotFields:
         """The fields a send and server content change (besides the window), and the window's last seq."""
         return HotFields(
-            seq=self.seq,
-            sent_index=self.sent_index,
-            first_unconsumed_index=self.first_unconsumed_index,
-            buffered_bytes=self.buffered_bytes,
-            last_at=self.last_at,
-            turn_open=self.turn_open,
-            progressed=self.progressed,
-            last_in_window=self.unconsumed[-1].seq if self.unconsumed else None,
+            self.seq,
+            self.sent_index,
+            self.first_unconsumed_index,
+            self.buffered_bytes,
+            self.last_at,
+            self.turn_open,
+            self.progressed,
+            self.unconsumed[-1].seq if self.unconsumed else None,
         )
 
     def copy(self) -> SessionRecord:
@@ -109,11 +109,10 @@ class SessionRecord:
         return cls(**{name: _THAW.get(name, _same)(getattr(snapshot, name)) for name in _NAMES})
 
 
-@attrs.frozen(kw_only=True)
-class HotFields:
+class HotFields(NamedTuple):
     """The few fields the hot paths change (``livestate.snapshots.hot_fields``): a send moves the counters
     and appends to the window; server content opens and closes turns (and marks the first progress). A store
-    writes these with a message instead of the whole snapshot."""
+    writes these with a message instead of the whole snapshot. A named tuple: one is read for every send."""
 
     seq: int
     sent_index: int
