@@ -685,3 +685,33 @@ def test_a_corrupt_redis_record_raises_a_store_error_naming_the_session(
 
     error = run(main())
     assert "'call-7'" in error and problem in error
+
+
+def test_a_redis_write_refused_for_one_session_fails_that_session_alone(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Redis applies each session's script on its own: when one is refused (here its messages key was
+    clobbered with a string), that session's flush raises ``StoreError`` and keeps its changes; the other
+    session in the same batch is stored and its flush returns."""
+    from livestate.store.redis import RedisStore
+
+    async def main() -> tuple[str, int]:
+        store = RedisStore.from_url(redis_url, prefix=f"c{tmp_path.name}:")
+        drivers = [helpers.driver(vertex=True).live() for _ in range(2)]
+        links = [StorePersistence(store, f"s{i}", lease_ttl=30.0) for i in range(2)]
+        for d, p in zip(drivers, links, strict=True):
+            await p.start(d)
+        (clobbered,) = store._keys("s1", "msgs")
+        await store.client.set(clobbered, "not a hash")
+        for d, p in zip(drivers, links, strict=True):
+            p.observe(d.session, d.send(helpers.audio("m")))
+        results = await asyncio.gather(*(p.flush() for p in links), return_exceptions=True)
+        assert results[0] is None
+        stored = len(await store.unconfirmed("s0"))
+        await store.client.delete(clobbered)
+        await store.close()
+        return repr(results[1]), stored
+
+    error, stored = run(main())
+    assert "StoreError" in error and "'s1'" in error and "WRONGTYPE" in error
+    assert stored == 1

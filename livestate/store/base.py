@@ -175,10 +175,10 @@ class SessionStore(Protocol):
         """Atomically apply ``ops`` in order, then store ``snapshot`` (if given); ``LeaseLost`` if stale."""
         ...
 
-    async def write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
+    async def write_batch(self, writes: Sequence[Write]) -> list[StoreError | None]:
         """Apply several sessions' writes together (one transaction or one round trip): for each, ``None``
-        once applied or the ``LeaseLost`` that refused it (the others still apply). Any other failure raises
-        and applies none of them."""
+        once applied, or why that write alone was refused: ``LeaseLost`` (a stale token) or another
+        ``StoreError`` (the others still apply). A failure of the whole batch raises."""
         ...
 
     async def load(self, session_id: str) -> StoredSession | None:

@@ -3,10 +3,12 @@ and :func:`resuming` (take a session over in any process).
 
 The executor hands every batch of commands to :meth:`StorePersistence.observe`, which turns buffer commands
 into store operations (the message's frame encoded there and then) and marks the session dirty. One flusher
-per store and event loop gathers every dirty session on the next loop tick and writes them all with one
-``SessionStore.write_batch`` (one SQLite transaction on the store's thread, one Redis round trip); sessions
-that become dirty meanwhile go in the next batch, so batches grow with the load. Each session's write is its
-operations and its head (:mod:`livestate.store.layout`): what changed, not what it holds. The writer awaits
+per store and event loop gathers every dirty session and writes them all with one
+``SessionStore.write_batch`` (one SQLite transaction, one Redis round trip), batches starting at least the
+store's ``batch_window`` apart: a write after a quiet spell goes on the next loop tick, and under load every
+session that became dirty meanwhile shares the next batch. Each session's write is its operations and its
+head (:mod:`livestate.store.layout`): what changed, not what it holds; a write of plain sends alone carries no
+head (the last message record carries the hot fields). The writer awaits
 :meth:`StorePersistence.flush` before any client message goes on the wire: a message is in the store before
 the server can see it. The lease is renewed every third of its ttl; when the store refuses the token
 (``LeaseLost``) the session fails here (its messages handed back), since another worker carries it.
@@ -31,6 +33,7 @@ from livestate.journal import fingerprint
 from livestate.session import Session
 from livestate.snapshots import hot_fields
 from livestate.store.base import (
+    DEFAULT_BATCH_WINDOW,
     Append,
     Drop,
     Lease,
@@ -75,7 +78,8 @@ class _Flusher:
 
     def __init__(self, store: SessionStore) -> None:
         self.store = store
-        self.window = store.batch_window
+        # A store written against the protocol before it had ``batch_window`` gets the default.
+        self.window: float = getattr(store, "batch_window", DEFAULT_BATCH_WINDOW)
         self.dirty: dict[StorePersistence, None] = {}
         self.scheduled = False
         self.running: asyncio.Task[None] | None = None
@@ -127,9 +131,9 @@ class _Flusher:
                     if not isinstance(exc, Exception):
                         raise
                     continue
-                for (persistence, _), refused in zip(taken, results, strict=True):
+                for (persistence, write), refused in zip(taken, results, strict=True):
                     try:
-                        persistence._written(refused)
+                        persistence._written(write, refused)
                     except Exception:  # a failing on_lost hook must not leave the other sessions waiting
                         logger.exception("session %s: after its store write", persistence.session_id)
         finally:
@@ -336,7 +340,10 @@ class StorePersistence:
             self._handle_fp = (handle, fingerprint(handle))
         return self._handle_fp[1]
 
-    def _written(self, refused: LeaseLost | None) -> None:
+    def _written(self, write: Write, refused: StoreError | None) -> None:
+        if refused is not None and not isinstance(refused, LeaseLost):
+            self._not_written(write, refused)  # the store refused this session's write alone
+            return
         done, self._inflight = self._inflight, None
         if refused is not None:
             try:

@@ -224,9 +224,9 @@ class RedisStore:
         ]
         return keys, args
 
-    async def write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
-        """Every session's write as one script call, all pipelined in one round trip; a stale one is
-        refused by its script, the others apply."""
+    async def write_batch(self, writes: Sequence[Write]) -> list[StoreError | None]:
+        """Every session's write as one script call, all pipelined in one round trip; one its script refuses
+        (a stale token: ``LeaseLost``; anything else: ``StoreError``) fails alone, the others apply."""
         if not writes:
             return []
         async with self.client.pipeline(transaction=False) as pipe:
@@ -234,13 +234,10 @@ class RedisStore:
                 keys, args = self._args(write)
                 await self._write(keys=keys, args=args, client=pipe)
             replies = await pipe.execute(raise_on_error=False)
-        results: list[LeaseLost | None] = []
+        results: list[StoreError | None] = []
         for write, reply in zip(writes, replies, strict=True):
-            if isinstance(reply, ResponseError):
-                error = self._stale(write.lease, reply)
-                if not isinstance(error, LeaseLost):
-                    raise error
-                results.append(error)
+            if isinstance(reply, ResponseError):  # this session's script refused: the others applied
+                results.append(self._stale(write.lease, reply))
             elif isinstance(reply, Exception):
                 raise StoreError(f"session {write.lease.session_id!r}: redis refused the write: {reply}")
             else:

@@ -326,7 +326,7 @@ class SQLiteStore:
         if refused is not None:
             raise refused
 
-    async def write_batch(self, writes: Sequence[Write]) -> list[LeaseLost | None]:
+    async def write_batch(self, writes: Sequence[Write]) -> list[StoreError | None]:
         """Every session's write in one transaction; a stale one is refused, the others apply."""
         if self._loop_db is not None:
             try:
@@ -349,7 +349,7 @@ class SQLiteStore:
 
     def _write_batch(
         self, writes: Sequence[Write], connection: sqlite3.Connection | None = None
-    ) -> list[LeaseLost | None]:
+    ) -> list[StoreError | None]:
         with self._transaction(connection) as db:
             # The heads' update checks each token itself (one statement fewer per session); a session whose
             # head updated nothing has a stale token (or is gone): ``_stale`` says which. A write without a
@@ -360,7 +360,9 @@ class SQLiteStore:
             stored = {id(w) for w, row in heads if updated == len(heads) or _head_is(db, row)} | {
                 id(w) for w in writes if w.head is None and fences.get(w.lease.session_id) == w.lease.token
             }
-            results = [None if id(w) in stored else _stale(db, w.lease) for w in writes]
+            results: list[StoreError | None] = [
+                None if id(w) in stored else _stale(db, w.lease) for w in writes
+            ]
             fresh = [w for w, refused in zip(writes, results, strict=True) if refused is None]
             _apply(db, fresh)
         return results
