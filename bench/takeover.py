@@ -1,18 +1,20 @@
 """Takeover time: how long a session kept in a store waits after its worker is SIGKILLed.
 
 For each store (SQLite in a temporary directory; Redis on its own ``redis-server`` on a free 127.0.0.1 port)
-and each lease TTL, N runs: a worker subprocess drives a session (the default ``SessionConfig``: Gemini API,
-handle-only, so messages sent in the last ``guard_window`` are always unconfirmed) against a FakeLiveServer in
-this process, sending a message every 5 ms; it is SIGKILLed at a random moment; a second process is started at
+each backend and each lease TTL, N runs: a worker subprocess drives a session (``gemini``: the default
+``SessionConfig``, Gemini API, handle-only, so messages sent in the last ``guard_window`` are always
+unconfirmed; ``vertex``: Vertex AI, transparent, the server confirming every 50th message up to 20 behind) against a
+FakeLiveServer in this process, sending a message every 5 ms; it is SIGKILLed at a random moment; a second process is started at
 once with ``resume(..., wait=ttl + 5)``. Measured: kill -> the first replayed client frame the server consumes
 on the resumed connection (``perf_counter`` in this process); kill -> lease acquisition and lease acquisition
 -> that frame (``time.time()`` printed by the resuming process), and of the latter the part before
 ``resume()``'s ``async with`` is entered (the session loaded and restored; its first write goes while it
 dials). Target: takeover <= lease TTL + one handshake.
 
-    python bench/takeover.py [--runs 5] [--ttl 1.0 3.0] [--redis-server PATH]
+    python bench/takeover.py [--runs 5] [--ttl 1.0 3.0] [--backend gemini vertex] [--redis-server PATH]
 
-The same file is the worker: ``python bench/takeover.py _worker drive|resume SERVER_URL STORE_URL SID TTL``.
+The same file is the worker:
+``python bench/takeover.py _worker drive|resume SERVER_URL STORE_URL SID TTL gemini|vertex``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from livestate import SessionConfig, wire
+from livestate import Backend, SessionConfig, wire
 from livestate.drivers.websockets import connect, resume
 from livestate.store import StorePersistence, open_store
 from livestate.testing.server import FakeLiveServer, tag_of
@@ -63,8 +65,10 @@ class TimedStore:
         return getattr(self._store, name)
 
 
-async def drive(url: str, store_url: str, sid: str, ttl: float) -> None:
+async def drive(url: str, store_url: str, sid: str, ttl: float, backend: str) -> None:
     config = SessionConfig(setup=wire.Setup(model=MODEL))
+    if backend == "vertex":  # transparent: the server says which messages it consumed
+        config = SessionConfig(setup=wire.Setup(model=MODEL), backend=Backend.VERTEX, transparent=True)
     persistence = StorePersistence(open_store(store_url), sid, lease_ttl=ttl)
     async with connect(url, config, store=persistence, session_id=sid) as live:
         await live.wait_live(10)
@@ -76,7 +80,7 @@ async def drive(url: str, store_url: str, sid: str, ttl: float) -> None:
             await asyncio.sleep(0.005)
 
 
-async def take_over(url: str, store_url: str, sid: str, ttl: float) -> None:
+async def take_over(url: str, store_url: str, sid: str, ttl: float, backend: str) -> None:
     say("STARTED", repr(time.time()))
     store = TimedStore(open_store(store_url))
     async with resume(url, store, sid, wait=ttl + 5.0, lease_ttl=ttl) as live:  # type: ignore[arg-type]
@@ -87,8 +91,8 @@ async def take_over(url: str, store_url: str, sid: str, ttl: float) -> None:
 
 
 def worker(argv: list[str]) -> int:
-    role, url, store_url, sid, ttl = argv
-    asyncio.run((drive if role == "drive" else take_over)(url, store_url, sid, float(ttl)))
+    role, url, store_url, sid, ttl, backend = argv
+    asyncio.run((drive if role == "drive" else take_over)(url, store_url, sid, float(ttl), backend))
     return 0
 
 
@@ -178,10 +182,10 @@ async def handshake_time(url: str) -> float:
 
 
 async def one_run(
-    server: FakeLiveServer, firsts: dict[int, Any], store_url: str, sid: str, ttl: float
+    server: FakeLiveServer, firsts: dict[int, Any], store_url: str, sid: str, ttl: float, backend: str
 ) -> dict[str, float]:
     url = server.url
-    first = await Proc.start("drive", url, store_url, sid, str(ttl))
+    first = await Proc.start("drive", url, store_url, sid, str(ttl), backend)
     second: Proc | None = None
     try:
         await first.line("LIVE")
@@ -191,7 +195,7 @@ async def one_run(
         connections_at_kill = server.connections
         kill_perf, kill_wall = time.perf_counter(), time.time()
         first.kill()
-        second = await Proc.start("resume", url, store_url, sid, str(ttl))  # right away
+        second = await Proc.start("resume", url, store_url, sid, str(ttl), backend)  # right away
         await first.proc.wait()
         store = open_store(store_url)
         try:
@@ -238,7 +242,7 @@ async def one_run(
             second.kill()
 
 
-async def bench(store_url: str, ttl: float, runs: int) -> list[dict[str, float]]:
+async def bench(store_url: str, ttl: float, runs: int, backend: str) -> list[dict[str, float]]:
     firsts: dict[int, tuple[str, float, float]] = {}
 
     def on_consume(number: int, message: wire.ClientMessage) -> None:
@@ -246,15 +250,17 @@ async def bench(store_url: str, ttl: float, runs: int) -> list[dict[str, float]]
             firsts[number] = (tag_of(message), time.perf_counter(), time.time())
 
     results = []
-    async with FakeLiveServer(on_consume=on_consume) as server:
+    # On Vertex the server confirms every 50th message up to 20 behind, so some always wait unconfirmed.
+    confirms = {"update_every": 50, "index_lag": 20} if backend == "vertex" else {}
+    async with FakeLiveServer(on_consume=on_consume, vertex=backend == "vertex", **confirms) as server:
         handshake = await handshake_time(server.url)
         for run in range(runs):
-            sid = f"takeover-{ttl}-{run}-{os.getpid()}"
-            result = await one_run(server, firsts, store_url, sid, ttl)
+            sid = f"takeover-{backend}-{ttl}-{run}-{os.getpid()}"
+            result = await one_run(server, firsts, store_url, sid, ttl, backend)
             result["handshake"] = handshake
             results.append(result)
             print(
-                f"  {store_url.split(':')[0]:6} ttl {ttl:.1f} run {run + 1}: "
+                f"  {store_url.split(':')[0]:6} {backend:6} ttl {ttl:.1f} run {run + 1}: "
                 f"kill->frame {result['takeover'] * 1000:6.0f} ms, kill->lease {result['kill_to_lease'] * 1000:6.0f} ms, "
                 f"lease->frame {result['lease_to_frame'] * 1000:4.0f} ms (lease->started "
                 f"{result['lease_to_started'] * 1000:3.0f} ms; lease left, read after the kill, "
@@ -270,6 +276,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--ttl", type=float, nargs="+", default=[1.0, 3.0])
+    parser.add_argument(
+        "--backend",
+        nargs="+",
+        choices=["gemini", "vertex"],
+        default=["gemini", "vertex"],
+        help="gemini: handle-only (the default config); vertex: transparent",
+    )
     parser.add_argument("--redis-server", default=shutil.which("redis-server"), help="redis-server binary")
     args = parser.parse_args()
     rows = []
@@ -280,26 +293,36 @@ def main() -> int:
         else:
             print("no redis-server: Redis skipped (--redis-server PATH)")
         for name, url in stores:
-            for ttl in args.ttl:
-                results = asyncio.run(bench(url, ttl, args.runs))
-                rows.append((name, ttl, results))
+            for backend in args.backend:
+                for ttl in args.ttl:
+                    results = asyncio.run(bench(url, ttl, args.runs, backend))
+                    rows.append((name, backend, ttl, results))
     print()
     print(
         "target: takeover (kill -> first replayed frame) <= lease TTL + one handshake; times in ms, median / max"
     )
     print("(lease->started: resume() loaded and restored the session; then it dials, writes and replays)")
-    head = ("store", "ttl s", "runs", "kill->frame", "kill->lease", "lease->frame", "lease->started")
+    head = (
+        "store",
+        "backend",
+        "ttl s",
+        "runs",
+        "kill->frame",
+        "kill->lease",
+        "lease->frame",
+        "lease->started",
+    )
     head += ("handshake", "target", "met")
     table = [head]
     keys = ("takeover", "kill_to_lease", "lease_to_frame", "lease_to_started")
-    for name, ttl, results in rows:
+    for name, backend, ttl, results in rows:
         ms = {k: [r[k] * 1000 for r in results] for k in keys}
         handshake = results[0]["handshake"] * 1000
         target = ttl * 1000 + handshake
         cells = [f"{statistics.median(v):.0f} / {max(v):.0f}" for v in ms.values()]
         met = "yes" if max(ms["takeover"]) <= target else "no"
         table.append(
-            (name, f"{ttl:.1f}", str(len(results)), *cells, f"{handshake:.1f}", f"{target:.0f}", met)
+            (name, backend, f"{ttl:.1f}", str(len(results)), *cells, f"{handshake:.1f}", f"{target:.0f}", met)
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for row in table:
