@@ -80,7 +80,7 @@ async def drive(url: str, store_url: str, sid: str, ttl: float, backend: str) ->
             await asyncio.sleep(0.005)
 
 
-async def take_over(url: str, store_url: str, sid: str, ttl: float, backend: str) -> None:
+async def take_over(url: str, store_url: str, sid: str, ttl: float) -> None:
     say("STARTED", repr(time.time()))
     store = TimedStore(open_store(store_url))
     async with resume(url, store, sid, wait=ttl + 5.0, lease_ttl=ttl) as live:  # type: ignore[arg-type]
@@ -92,7 +92,10 @@ async def take_over(url: str, store_url: str, sid: str, ttl: float, backend: str
 
 def worker(argv: list[str]) -> int:
     role, url, store_url, sid, ttl, backend = argv
-    asyncio.run((drive if role == "drive" else take_over)(url, store_url, sid, float(ttl), backend))
+    if role == "drive":
+        asyncio.run(drive(url, store_url, sid, float(ttl), backend))
+    else:  # the resumed session's config, backend included, comes from the store
+        asyncio.run(take_over(url, store_url, sid, float(ttl)))
     return 0
 
 

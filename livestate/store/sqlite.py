@@ -249,7 +249,7 @@ class SQLiteStore:
     def _transaction(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
         """A write transaction on the worker thread's connection (or ``db``: the loop's, which raises
         ``_Busy`` at once instead of waiting for the write lock)."""
-        db = db or self._db
+        db = self._db if db is None else db
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
